@@ -1,0 +1,29 @@
+// Shapes are types: Shape<C, H, W> is an image of C channels, H rows and W columns, stored
+// channel-major (CHW). A flat vector of N values is Shape<N, 1, 1>.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace ctnn {
+
+template <std::size_t Channels, std::size_t Height, std::size_t Width>
+struct Shape {
+  static constexpr std::size_t channels = Channels;
+  static constexpr std::size_t height = Height;
+  static constexpr std::size_t width = Width;
+  static constexpr std::size_t size = Channels * Height * Width;
+
+  static std::string label() {
+    return "(" + std::to_string(Channels) + ", " + std::to_string(Height) + ", " + std::to_string(Width) + ")";
+  }
+};
+
+// The first entry of a Net: the shape of one input image.
+template <std::size_t Channels, std::size_t Height, std::size_t Width>
+struct Input {
+  static_assert(Channels > 0 && Height > 0 && Width > 0, "Input: every dimension must be positive");
+  using shape = Shape<Channels, Height, Width>;
+};
+
+}  // namespace ctnn
