@@ -53,7 +53,8 @@ class Rng {
 
   // Uniform integer in [0, n), without modulo bias worth mentioning for n far below 2^64.
   std::uint64_t below(std::uint64_t n) noexcept {
-    return static_cast<std::uint64_t>((static_cast<unsigned __int128>((*this)()) * n) >> 64);
+    __extension__ typedef unsigned __int128 wide;
+    return static_cast<std::uint64_t>((static_cast<wide>((*this)()) * n) >> 64);
   }
 
   // Standard normal by Box-Muller, in double for accuracy in the tails.

@@ -1,0 +1,18 @@
+// ctnn: convolutional networks as C++ types. The umbrella header: the core, every layer, and
+// the optimizers. Data loading (io/, data/) is included separately, as it needs zlib and HDF5.
+#pragma once
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/core/net.hpp>
+#include <ctnn/core/random.hpp>
+#include <ctnn/core/shape.hpp>
+#include <ctnn/core/tensor.hpp>
+#include <ctnn/core/workspace.hpp>
+#include <ctnn/layers/activation.hpp>
+#include <ctnn/layers/batch_norm.hpp>
+#include <ctnn/layers/conv.hpp>
+#include <ctnn/layers/dense.hpp>
+#include <ctnn/layers/dropout.hpp>
+#include <ctnn/layers/pool.hpp>
+#include <ctnn/layers/softmax_cross_entropy.hpp>
+#include <ctnn/train/optimizer.hpp>

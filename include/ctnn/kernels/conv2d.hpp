@@ -1,0 +1,192 @@
+// 2-D convolution (cross-correlation, as in every framework) of one image, with stride and zero
+// padding. Layout: x is (C,H,W), w is (F,C,K,K), b is (F), y is (F,OH,OW) with
+// OH = (H + 2P - K) / S + 1. Padding is never materialized: each kernel tap works on the span of
+// output columns whose input column falls inside the image.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include <ctnn/kernels/vector.hpp>
+
+namespace ctnn::kernels {
+
+struct Conv2dGeometry {
+  std::size_t channels, height, width;  // input
+  std::size_t filters, kernel, stride, padding;
+
+  constexpr std::size_t out_height() const noexcept { return (height + 2 * padding - kernel) / stride + 1; }
+  constexpr std::size_t out_width() const noexcept { return (width + 2 * padding - kernel) / stride + 1; }
+  constexpr std::size_t out_plane() const noexcept { return out_height() * out_width(); }
+  constexpr std::size_t taps() const noexcept { return channels * kernel * kernel; }
+};
+
+namespace detail {
+
+// The output columns [begin, end) whose input column ow*S + tap - P lies in [0, W).
+struct ColumnRange {
+  std::size_t begin, end;
+};
+constexpr ColumnRange valid_columns(const Conv2dGeometry& g, std::size_t tap) noexcept {
+  const std::ptrdiff_t shift = static_cast<std::ptrdiff_t>(tap) - static_cast<std::ptrdiff_t>(g.padding);
+  const std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(g.stride);
+  const std::ptrdiff_t begin = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
+  const std::ptrdiff_t last_input = static_cast<std::ptrdiff_t>(g.width) - 1 - shift;
+  const std::ptrdiff_t end = last_input < 0 ? 0 : std::min<std::ptrdiff_t>(last_input / stride + 1, g.out_width());
+  return {static_cast<std::size_t>(begin), static_cast<std::size_t>(std::max(begin, end))};
+}
+
+// The input row of output row oh for kernel row tap, or -1 when it falls in the padding.
+constexpr std::ptrdiff_t input_row(const Conv2dGeometry& g, std::size_t oh, std::size_t tap) noexcept {
+  const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(oh * g.stride + tap) - static_cast<std::ptrdiff_t>(g.padding);
+  return row >= 0 && row < static_cast<std::ptrdiff_t>(g.height) ? row : -1;
+}
+
+}  // namespace detail
+
+// y[f,oh,ow] = b[f] + sum_{c,i,j} w[f,c,i,j] * x[c, oh*S+i-P, ow*S+j-P]
+inline void conv2d_forward_reference(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                                     float* y) noexcept {
+  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
+  for (std::size_t f = 0; f < g.filters; ++f)
+    for (std::size_t oh = 0; oh < out_h; ++oh)
+      for (std::size_t ow = 0; ow < out_w; ++ow) {
+        float total = b[f];
+        for (std::size_t c = 0; c < g.channels; ++c)
+          for (std::size_t i = 0; i < k; ++i)
+            for (std::size_t j = 0; j < k; ++j) {
+              const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(oh * g.stride + i) - static_cast<std::ptrdiff_t>(g.padding);
+              const std::ptrdiff_t col = static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
+              if (row < 0 || col < 0 || row >= static_cast<std::ptrdiff_t>(g.height) || col >= static_cast<std::ptrdiff_t>(g.width))
+                continue;
+              total += w[((f * g.channels + c) * k + i) * k + j] * x[(c * g.height + row) * g.width + col];
+            }
+        y[(f * out_h + oh) * out_w + ow] = total;
+      }
+}
+
+// Same sums, reordered: for each filter and tap, one axpy over a run of output columns, so the
+// inner loop is SIMD over the image width (a gathered read when the stride is above 1).
+template <class Arch = xsimd::default_arch>
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y) noexcept {
+  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
+  for (std::size_t f = 0; f < g.filters; ++f) {
+    float* y_plane = y + f * out_h * out_w;
+    std::fill_n(y_plane, out_h * out_w, b[f]);
+    for (std::size_t c = 0; c < g.channels; ++c)
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) {
+          const float weight = w[((f * g.channels + c) * k + i) * k + j];
+          const auto [begin, end] = detail::valid_columns(g, j);
+          for (std::size_t oh = 0; oh < out_h; ++oh) {
+            const std::ptrdiff_t row = detail::input_row(g, oh, i);
+            if (row < 0 || begin >= end) continue;
+            const float* x_row = x + (c * g.height + static_cast<std::size_t>(row)) * g.width;
+            float* y_row = y_plane + oh * out_w;
+            axpy_strided<Arch>(end - begin, weight, x_row + begin * g.stride + j - g.padding, g.stride, y_row + begin);
+          }
+        }
+  }
+}
+
+// Differentiates conv2d_forward with respect to x:
+// dx[c, oh*S+i-P, ow*S+j-P] += w[f,c,i,j] * dy[f,oh,ow]. dx is overwritten.
+inline void conv2d_backward_data_reference(const Conv2dGeometry& g, const float* w, const float* dy,
+                                           float* dx) noexcept {
+  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
+  std::fill_n(dx, g.channels * g.height * g.width, 0.0f);
+  for (std::size_t f = 0; f < g.filters; ++f)
+    for (std::size_t oh = 0; oh < out_h; ++oh)
+      for (std::size_t ow = 0; ow < out_w; ++ow)
+        for (std::size_t c = 0; c < g.channels; ++c)
+          for (std::size_t i = 0; i < k; ++i)
+            for (std::size_t j = 0; j < k; ++j) {
+              const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(oh * g.stride + i) - static_cast<std::ptrdiff_t>(g.padding);
+              const std::ptrdiff_t col = static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
+              if (row < 0 || col < 0 || row >= static_cast<std::ptrdiff_t>(g.height) || col >= static_cast<std::ptrdiff_t>(g.width))
+                continue;
+              dx[(c * g.height + row) * g.width + col] +=
+                  w[((f * g.channels + c) * k + i) * k + j] * dy[(f * out_h + oh) * out_w + ow];
+            }
+}
+
+// The stride-1 taps are axpys; strided taps write scattered columns, which stay scalar (xsimd 8.1
+// has no scatter).
+template <class Arch = xsimd::default_arch>
+void conv2d_backward_data(const Conv2dGeometry& g, const float* w, const float* dy, float* dx) noexcept {
+  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
+  std::fill_n(dx, g.channels * g.height * g.width, 0.0f);
+  for (std::size_t f = 0; f < g.filters; ++f) {
+    const float* dy_plane = dy + f * out_h * out_w;
+    for (std::size_t c = 0; c < g.channels; ++c)
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) {
+          const float weight = w[((f * g.channels + c) * k + i) * k + j];
+          const auto [begin, end] = detail::valid_columns(g, j);
+          for (std::size_t oh = 0; oh < out_h; ++oh) {
+            const std::ptrdiff_t row = detail::input_row(g, oh, i);
+            if (row < 0 || begin >= end) continue;
+            float* dx_row = dx + (c * g.height + static_cast<std::size_t>(row)) * g.width;
+            const float* dy_row = dy_plane + oh * out_w;
+            if (g.stride == 1) {
+              axpy<Arch>(end - begin, weight, dy_row + begin, dx_row + begin + j - g.padding);
+            } else {
+              for (std::size_t ow = begin; ow < end; ++ow) dx_row[ow * g.stride + j - g.padding] += weight * dy_row[ow];
+            }
+          }
+        }
+  }
+}
+
+// Differentiates conv2d_forward with respect to w and b, accumulating:
+// dw[f,c,i,j] += sum_{oh,ow} dy[f,oh,ow] * x[c, oh*S+i-P, ow*S+j-P];  db[f] += sum dy[f].
+inline void conv2d_backward_weights_reference(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
+                                              float* db) noexcept {
+  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
+  for (std::size_t f = 0; f < g.filters; ++f)
+    for (std::size_t oh = 0; oh < out_h; ++oh)
+      for (std::size_t ow = 0; ow < out_w; ++ow) {
+        const float grad = dy[(f * out_h + oh) * out_w + ow];
+        db[f] += grad;
+        for (std::size_t c = 0; c < g.channels; ++c)
+          for (std::size_t i = 0; i < k; ++i)
+            for (std::size_t j = 0; j < k; ++j) {
+              const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(oh * g.stride + i) - static_cast<std::ptrdiff_t>(g.padding);
+              const std::ptrdiff_t col = static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
+              if (row < 0 || col < 0 || row >= static_cast<std::ptrdiff_t>(g.height) || col >= static_cast<std::ptrdiff_t>(g.width))
+                continue;
+              dw[((f * g.channels + c) * k + i) * k + j] += grad * x[(c * g.height + row) * g.width + col];
+            }
+      }
+}
+
+// One dot product per tap and output row (strided rows read scalar).
+template <class Arch = xsimd::default_arch>
+void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db) noexcept {
+  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
+  for (std::size_t f = 0; f < g.filters; ++f) {
+    const float* dy_plane = dy + f * out_h * out_w;
+    db[f] += sum<Arch>(out_h * out_w, dy_plane);
+    for (std::size_t c = 0; c < g.channels; ++c)
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) {
+          const auto [begin, end] = detail::valid_columns(g, j);
+          float total = 0;
+          for (std::size_t oh = 0; oh < out_h; ++oh) {
+            const std::ptrdiff_t row = detail::input_row(g, oh, i);
+            if (row < 0 || begin >= end) continue;
+            const float* x_row = x + (c * g.height + static_cast<std::size_t>(row)) * g.width;
+            const float* dy_row = dy_plane + oh * out_w;
+            if (g.stride == 1) {
+              total += dot<Arch>(end - begin, dy_row + begin, x_row + begin + j - g.padding);
+            } else {
+              for (std::size_t ow = begin; ow < end; ++ow) total += dy_row[ow] * x_row[ow * g.stride + j - g.padding];
+            }
+          }
+          dw[((f * g.channels + c) * k + i) * k + j] += total;
+        }
+  }
+}
+
+}  // namespace ctnn::kernels

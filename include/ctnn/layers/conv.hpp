@@ -1,0 +1,76 @@
+// Conv<Filters, Kernel, Stride, Padding, Activation>: 2-D convolution of a (C,H,W) image with
+// Filters kernels of Kernel x Kernel, then an optional activation applied in place on the output.
+// `same` padding keeps H and W at stride 1 (odd kernels only). Arithmetic: kernels/conv2d.hpp.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/conv2d.hpp>
+#include <ctnn/layers/activation.hpp>
+
+namespace ctnn {
+
+template <std::size_t Filters, std::size_t Kernel, std::size_t Stride = 1, Padding Pad = valid, class Activation = Auto>
+struct Conv {
+  static constexpr std::string_view name = "Conv";
+  using activation = Activation;
+  template <class Other>
+  using with_activation = Conv<Filters, Kernel, Stride, Pad, Other>;
+
+  template <class In>
+  struct bind {
+    static_assert(Filters > 0, "Conv: the number of filters must be positive");
+    static_assert(Kernel > 0, "Conv: the kernel size must be positive");
+    static_assert(Stride > 0, "Conv: the stride must be positive");
+    static_assert(Pad == valid || Kernel % 2 == 1, "Conv: same padding needs an odd kernel size");
+    static constexpr std::size_t padding = Pad == same ? Kernel / 2 : 0;
+    static_assert(Kernel <= In::height + 2 * padding && Kernel <= In::width + 2 * padding,
+                  "Conv: the kernel must fit inside the (padded) input image");
+
+    // Safe even when an assertion above fails, so that it stays the only error.
+    static constexpr bool fits = Kernel <= In::height + 2 * padding && Kernel <= In::width + 2 * padding && Stride > 0;
+    static constexpr kernels::Conv2dGeometry geometry{In::channels, In::height, In::width, Filters, Kernel,
+                                                      Stride > 0 ? Stride : 1, padding};
+    using in_shape = In;
+    using out_shape = Shape<Filters, fits ? geometry.out_height() : 1, fits ? geometry.out_width() : 1>;
+    using activation = resolved_activation<Activation>;
+    static constexpr std::size_t param_count = Filters * (In::channels * Kernel * Kernel + 1);
+    static constexpr std::size_t flops = 2 * out_shape::size * In::channels * Kernel * Kernel;
+
+    static std::string label() {
+      std::string text = "Conv<" + std::to_string(Filters) + ", " + std::to_string(Kernel);
+      if (Stride != 1 || Pad != valid) text += ", " + std::to_string(Stride);
+      if (Pad != valid) text += ", same";
+      return text + ">" + activation_suffix<Activation>();
+    }
+
+    Tensor<Filters, In::channels, Kernel, Kernel> weight;
+    Tensor<Filters> bias;
+
+    void init(Rng& rng) noexcept {
+      const float stddev = initial_weight_stddev<Activation>(In::channels * Kernel * Kernel, Filters * Kernel * Kernel);
+      for (std::size_t i = 0; i < weight.size; ++i) weight[i] = rng.normal(0.0f, stddev);
+      bias.fill(0.0f);
+    }
+    auto parameters() noexcept { return std::tie(weight, bias); }
+    auto parameters() const noexcept { return std::tie(weight, bias); }
+
+    void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
+      kernels::conv2d_forward(geometry, x.data(), weight.data(), bias.data(), y.data());
+      activation::apply(out_shape::size, y.data(), y.data());
+    }
+
+    void backward(const tensor_of<in_shape>& x, const tensor_of<out_shape>& y, tensor_of<out_shape>& dy,
+                  tensor_of<in_shape>* dx, bind& grad) const noexcept {
+      activation::derivative(out_shape::size, y.data(), dy.data(), dy.data());
+      if (dx) kernels::conv2d_backward_data(geometry, weight.data(), dy.data(), dx->data());
+      kernels::conv2d_backward_weights(geometry, x.data(), dy.data(), grad.weight.data(), grad.bias.data());
+    }
+  };
+};
+
+}  // namespace ctnn

@@ -1,0 +1,92 @@
+// MaxPool<Window, Stride> and AvgPool<Window, Stride>: pooling over Window x Window squares with
+// no padding; Stride defaults to Window (non-overlapping). The window must fit and the stride must
+// tile the input exactly, so no row or column is silently dropped. Arithmetic: kernels/pool.hpp.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/pool.hpp>
+
+namespace ctnn {
+
+template <std::size_t Window, std::size_t Stride = Window>
+struct MaxPool {
+  static constexpr std::string_view name = "MaxPool";
+
+  template <class In>
+  struct bind {
+    static_assert(Window > 0 && Stride > 0, "MaxPool: the window and the stride must be positive");
+    static_assert(Window <= In::height && Window <= In::width, "MaxPool: the window must fit inside the input image");
+    static_assert(Window > In::height || Window > In::width || Stride == 0 ||
+                      ((In::height - Window) % Stride == 0 && (In::width - Window) % Stride == 0),
+                  "MaxPool: the stride must tile the input height and width exactly");
+
+    static constexpr bool fits = Window > 0 && Stride > 0 && Window <= In::height && Window <= In::width;
+    static constexpr kernels::PoolGeometry geometry{In::channels, In::height, In::width, fits ? Window : 1,
+                                                    Stride > 0 ? Stride : 1};
+    using in_shape = In;
+    using out_shape = Shape<In::channels, geometry.out_height(), geometry.out_width()>;
+    static constexpr std::size_t param_count = 0;
+    static constexpr std::size_t flops = 0;
+
+    static std::string label() {
+      return "MaxPool<" + std::to_string(Window) + (Stride != Window ? ", " + std::to_string(Stride) : "") + ">";
+    }
+
+    void init(Rng&) noexcept {}
+    std::tuple<> parameters() noexcept { return {}; }
+    std::tuple<> parameters() const noexcept { return {}; }
+
+    void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
+      kernels::max_pool_forward(geometry, x.data(), y.data());
+    }
+    void backward(const tensor_of<in_shape>& x, const tensor_of<out_shape>& y, tensor_of<out_shape>& dy,
+                  tensor_of<in_shape>* dx, bind&) const noexcept {
+      if (dx) kernels::max_pool_backward(geometry, x.data(), y.data(), dy.data(), dx->data());
+    }
+  };
+};
+
+template <std::size_t Window, std::size_t Stride = Window>
+struct AvgPool {
+  static constexpr std::string_view name = "AvgPool";
+
+  template <class In>
+  struct bind {
+    static_assert(Window > 0 && Stride > 0, "AvgPool: the window and the stride must be positive");
+    static_assert(Window <= In::height && Window <= In::width, "AvgPool: the window must fit inside the input image");
+    static_assert(Window > In::height || Window > In::width || Stride == 0 ||
+                      ((In::height - Window) % Stride == 0 && (In::width - Window) % Stride == 0),
+                  "AvgPool: the stride must tile the input height and width exactly");
+
+    static constexpr bool fits = Window > 0 && Stride > 0 && Window <= In::height && Window <= In::width;
+    static constexpr kernels::PoolGeometry geometry{In::channels, In::height, In::width, fits ? Window : 1,
+                                                    Stride > 0 ? Stride : 1};
+    using in_shape = In;
+    using out_shape = Shape<In::channels, geometry.out_height(), geometry.out_width()>;
+    static constexpr std::size_t param_count = 0;
+    static constexpr std::size_t flops = 0;
+
+    static std::string label() {
+      return "AvgPool<" + std::to_string(Window) + (Stride != Window ? ", " + std::to_string(Stride) : "") + ">";
+    }
+
+    void init(Rng&) noexcept {}
+    std::tuple<> parameters() noexcept { return {}; }
+    std::tuple<> parameters() const noexcept { return {}; }
+
+    void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
+      kernels::avg_pool_forward(geometry, x.data(), y.data());
+    }
+    void backward(const tensor_of<in_shape>&, const tensor_of<out_shape>&, tensor_of<out_shape>& dy,
+                  tensor_of<in_shape>* dx, bind&) const noexcept {
+      if (dx) kernels::avg_pool_backward(geometry, dy.data(), dx->data());
+    }
+  };
+};
+
+}  // namespace ctnn
