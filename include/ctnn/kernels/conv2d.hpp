@@ -1,13 +1,15 @@
 // 2-D convolution (cross-correlation, as in every framework) of one image, with stride and zero
-// padding. Layout: x is (C,H,W), w is (F,C,K,K), b is (F), y is (F,OH,OW) with
-// OH = (H + 2P - K) / S + 1. Padding is never materialized: each kernel tap works on the span of
-// output columns whose input column falls inside the image.
+// padding. Layout: x is (C,H,W), w is (F,C,K,K) = (F,T) with T = C K K taps, b is (F), y is
+// (F,OH,OW) = (F,P) with OH = (H + 2P - K) / S + 1. The SIMD versions lower the convolution to
+// matrix products over the im2col matrix (T,P) of the input (Chellapilla et al. 2006), built in
+// `columns`, a caller-owned scratch of T * P floats; the references ignore it.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
 
+#include <ctnn/kernels/gemm.hpp>
 #include <ctnn/kernels/vector.hpp>
 
 namespace ctnn::kernels {
@@ -46,8 +48,8 @@ constexpr std::ptrdiff_t input_row(const Conv2dGeometry& g, std::size_t oh, std:
 }  // namespace detail
 
 // y[f,oh,ow] = b[f] + sum_{c,i,j} w[f,c,i,j] * x[c, oh*S+i-P, ow*S+j-P]
-inline void conv2d_forward_reference(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                                     float* y) noexcept {
+inline void conv2d_forward_reference(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
+                                     float* /*columns*/) noexcept {
   const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
   for (std::size_t f = 0; f < g.filters; ++f)
     for (std::size_t oh = 0; oh < out_h; ++oh)
@@ -66,34 +68,66 @@ inline void conv2d_forward_reference(const Conv2dGeometry& g, const float* x, co
       }
 }
 
-// Same sums, reordered: for each filter and tap, one axpy over a run of output columns, so the
-// inner loop is SIMD over the image width (a gathered read when the stride is above 1).
-template <class Arch = xsimd::default_arch>
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y) noexcept {
+// columns[t = (c K + i) K + j, oh OW + ow] = x[c, oh*S+i-P, ow*S+j-P], zero in the padding.
+inline void im2col(const Conv2dGeometry& g, const float* x, float* columns) noexcept {
   const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
-  for (std::size_t f = 0; f < g.filters; ++f) {
-    float* y_plane = y + f * out_h * out_w;
-    std::fill_n(y_plane, out_h * out_w, b[f]);
-    for (std::size_t c = 0; c < g.channels; ++c)
-      for (std::size_t i = 0; i < k; ++i)
-        for (std::size_t j = 0; j < k; ++j) {
-          const float weight = w[((f * g.channels + c) * k + i) * k + j];
-          const auto [begin, end] = detail::valid_columns(g, j);
-          for (std::size_t oh = 0; oh < out_h; ++oh) {
-            const std::ptrdiff_t row = detail::input_row(g, oh, i);
-            if (row < 0 || begin >= end) continue;
-            const float* x_row = x + (c * g.height + static_cast<std::size_t>(row)) * g.width;
-            float* y_row = y_plane + oh * out_w;
-            axpy_strided<Arch>(end - begin, weight, x_row + begin * g.stride + j - g.padding, g.stride, y_row + begin);
+  for (std::size_t c = 0; c < g.channels; ++c)
+    for (std::size_t i = 0; i < k; ++i)
+      for (std::size_t j = 0; j < k; ++j) {
+        float* row = columns + ((c * k + i) * k + j) * out_h * out_w;
+        const auto [begin, end] = detail::valid_columns(g, j);
+        for (std::size_t oh = 0; oh < out_h; ++oh) {
+          float* out = row + oh * out_w;
+          const std::ptrdiff_t input = detail::input_row(g, oh, i);
+          if (input < 0 || begin >= end) {
+            std::fill_n(out, out_w, 0.0f);
+            continue;
+          }
+          const float* x_row = x + (c * g.height + static_cast<std::size_t>(input)) * g.width;
+          std::fill_n(out, begin, 0.0f);
+          for (std::size_t ow = begin; ow < end; ++ow) out[ow] = x_row[ow * g.stride + j - g.padding];
+          std::fill_n(out + end, out_w - end, 0.0f);
+        }
+      }
+}
+
+// The adjoint of im2col: dx[c, oh*S+i-P, ow*S+j-P] += columns[t, oh OW + ow]; dx is overwritten.
+template <class Arch = xsimd::default_arch>
+void col2im(const Conv2dGeometry& g, const float* columns, float* dx) noexcept {
+  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
+  std::fill_n(dx, g.channels * g.height * g.width, 0.0f);
+  for (std::size_t c = 0; c < g.channels; ++c)
+    for (std::size_t i = 0; i < k; ++i)
+      for (std::size_t j = 0; j < k; ++j) {
+        const float* row = columns + ((c * k + i) * k + j) * out_h * out_w;
+        const auto [begin, end] = detail::valid_columns(g, j);
+        for (std::size_t oh = 0; oh < out_h; ++oh) {
+          const std::ptrdiff_t input = detail::input_row(g, oh, i);
+          if (input < 0 || begin >= end) continue;
+          float* dx_row = dx + (c * g.height + static_cast<std::size_t>(input)) * g.width;
+          if (g.stride == 1) {
+            axpy<Arch>(end - begin, 1.0f, row + oh * out_w + begin, dx_row + begin + j - g.padding);
+          } else {
+            for (std::size_t ow = begin; ow < end; ++ow) dx_row[ow * g.stride + j - g.padding] += row[oh * out_w + ow];
           }
         }
-  }
+      }
+}
+
+// y = b + W columns: one register-blocked matrix product (kernels/gemm.hpp).
+template <class Arch = xsimd::default_arch>
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
+                    float* columns) noexcept {
+  const std::size_t plane = g.out_plane(), taps = g.taps();
+  im2col(g, x, columns);
+  for (std::size_t f = 0; f < g.filters; ++f) std::fill_n(y + f * plane, plane, b[f]);
+  gemm<Arch>(g.filters, plane, taps, MatrixView{w, taps, 1}, columns, plane, y, plane);
 }
 
 // Differentiates conv2d_forward with respect to x:
 // dx[c, oh*S+i-P, ow*S+j-P] += w[f,c,i,j] * dy[f,oh,ow]. dx is overwritten.
-inline void conv2d_backward_data_reference(const Conv2dGeometry& g, const float* w, const float* dy,
-                                           float* dx) noexcept {
+inline void conv2d_backward_data_reference(const Conv2dGeometry& g, const float* w, const float* dy, float* dx,
+                                           float* /*columns*/) noexcept {
   const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
   std::fill_n(dx, g.channels * g.height * g.width, 0.0f);
   for (std::size_t f = 0; f < g.filters; ++f)
@@ -111,38 +145,19 @@ inline void conv2d_backward_data_reference(const Conv2dGeometry& g, const float*
             }
 }
 
-// The stride-1 taps are axpys; strided taps write scattered columns, which stay scalar (xsimd 8.1
-// has no scatter).
+// dcolumns = W^T dy, then col2im scatters it back onto the image.
 template <class Arch = xsimd::default_arch>
-void conv2d_backward_data(const Conv2dGeometry& g, const float* w, const float* dy, float* dx) noexcept {
-  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
-  std::fill_n(dx, g.channels * g.height * g.width, 0.0f);
-  for (std::size_t f = 0; f < g.filters; ++f) {
-    const float* dy_plane = dy + f * out_h * out_w;
-    for (std::size_t c = 0; c < g.channels; ++c)
-      for (std::size_t i = 0; i < k; ++i)
-        for (std::size_t j = 0; j < k; ++j) {
-          const float weight = w[((f * g.channels + c) * k + i) * k + j];
-          const auto [begin, end] = detail::valid_columns(g, j);
-          for (std::size_t oh = 0; oh < out_h; ++oh) {
-            const std::ptrdiff_t row = detail::input_row(g, oh, i);
-            if (row < 0 || begin >= end) continue;
-            float* dx_row = dx + (c * g.height + static_cast<std::size_t>(row)) * g.width;
-            const float* dy_row = dy_plane + oh * out_w;
-            if (g.stride == 1) {
-              axpy<Arch>(end - begin, weight, dy_row + begin, dx_row + begin + j - g.padding);
-            } else {
-              for (std::size_t ow = begin; ow < end; ++ow) dx_row[ow * g.stride + j - g.padding] += weight * dy_row[ow];
-            }
-          }
-        }
-  }
+void conv2d_backward_data(const Conv2dGeometry& g, const float* w, const float* dy, float* dx, float* columns) noexcept {
+  const std::size_t plane = g.out_plane(), taps = g.taps();
+  std::fill_n(columns, taps * plane, 0.0f);
+  gemm<Arch>(taps, plane, g.filters, MatrixView{w, 1, taps}, dy, plane, columns, plane);
+  col2im<Arch>(g, columns, dx);
 }
 
 // Differentiates conv2d_forward with respect to w and b, accumulating:
 // dw[f,c,i,j] += sum_{oh,ow} dy[f,oh,ow] * x[c, oh*S+i-P, ow*S+j-P];  db[f] += sum dy[f].
 inline void conv2d_backward_weights_reference(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
-                                              float* db) noexcept {
+                                              float* db, float* /*columns*/) noexcept {
   const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
   for (std::size_t f = 0; f < g.filters; ++f)
     for (std::size_t oh = 0; oh < out_h; ++oh)
@@ -161,31 +176,16 @@ inline void conv2d_backward_weights_reference(const Conv2dGeometry& g, const flo
       }
 }
 
-// One dot product per tap and output row (strided rows read scalar).
+// dw[f,t] += dy[f,:] . columns[t,:], one dot product per filter and tap.
 template <class Arch = xsimd::default_arch>
-void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db) noexcept {
-  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
+void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+                             float* columns) noexcept {
+  const std::size_t plane = g.out_plane(), taps = g.taps();
+  im2col(g, x, columns);
   for (std::size_t f = 0; f < g.filters; ++f) {
-    const float* dy_plane = dy + f * out_h * out_w;
-    db[f] += sum<Arch>(out_h * out_w, dy_plane);
-    for (std::size_t c = 0; c < g.channels; ++c)
-      for (std::size_t i = 0; i < k; ++i)
-        for (std::size_t j = 0; j < k; ++j) {
-          const auto [begin, end] = detail::valid_columns(g, j);
-          float total = 0;
-          for (std::size_t oh = 0; oh < out_h; ++oh) {
-            const std::ptrdiff_t row = detail::input_row(g, oh, i);
-            if (row < 0 || begin >= end) continue;
-            const float* x_row = x + (c * g.height + static_cast<std::size_t>(row)) * g.width;
-            const float* dy_row = dy_plane + oh * out_w;
-            if (g.stride == 1) {
-              total += dot<Arch>(end - begin, dy_row + begin, x_row + begin + j - g.padding);
-            } else {
-              for (std::size_t ow = begin; ow < end; ++ow) total += dy_row[ow] * x_row[ow * g.stride + j - g.padding];
-            }
-          }
-          dw[((f * g.channels + c) * k + i) * k + j] += total;
-        }
+    const float* dy_plane = dy + f * plane;
+    db[f] += sum<Arch>(plane, dy_plane);
+    for (std::size_t t = 0; t < taps; ++t) dw[f * taps + t] += dot<Arch>(plane, dy_plane, columns + t * plane);
   }
 }
 

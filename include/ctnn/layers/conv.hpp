@@ -1,6 +1,7 @@
 // Conv<Filters, Kernel, Stride, Padding, Activation>: 2-D convolution of a (C,H,W) image with
 // Filters kernels of Kernel x Kernel, then an optional activation applied in place on the output.
-// `same` padding keeps H and W at stride 1 (odd kernels only). Arithmetic: kernels/conv2d.hpp.
+// `same` padding keeps H and W at stride 1 (odd kernels only). Arithmetic: kernels/conv2d.hpp,
+// as an im2col matrix product.
 #pragma once
 
 #include <cstddef>
@@ -60,15 +61,24 @@ struct Conv {
     auto parameters() const noexcept { return std::tie(weight, bias); }
 
     void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
-      kernels::conv2d_forward(geometry, x.data(), weight.data(), bias.data(), y.data());
+      kernels::conv2d_forward(geometry, x.data(), weight.data(), bias.data(), y.data(), columns());
       activation::apply(out_shape::size, y.data(), y.data());
     }
 
     void backward(const tensor_of<in_shape>& x, const tensor_of<out_shape>& y, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind& grad) const noexcept {
       activation::derivative(out_shape::size, y.data(), dy.data(), dy.data());
-      if (dx) kernels::conv2d_backward_data(geometry, weight.data(), dy.data(), dx->data());
-      kernels::conv2d_backward_weights(geometry, x.data(), dy.data(), grad.weight.data(), grad.bias.data());
+      kernels::conv2d_backward_weights(geometry, x.data(), dy.data(), grad.weight.data(), grad.bias.data(), columns());
+      if (dx) kernels::conv2d_backward_data(geometry, weight.data(), dy.data(), dx->data(), columns());
+    }
+
+   private:
+    // The im2col matrix of one image (taps x output pixels): one per thread, sized at compile
+    // time, so forward and backward allocate nothing and threads never share it. It is scratch:
+    // nothing survives from one call to the next.
+    static float* columns() noexcept {
+      static thread_local Tensor<In::channels * Kernel * Kernel, out_shape::height * out_shape::width> buffer;
+      return buffer.data();
     }
   };
 };
