@@ -152,17 +152,24 @@ class Net {
   static_assert(sizeof...(Specs) > 0, "Net: a network needs at least one layer");
 
  public:
+  // An empty net binds to a placeholder layer, so that the assertion above stays the only error.
   template <class In>
-  using bind = Net<Input<In::channels, In::height, In::width>, Specs...>;
+  using bind = std::conditional_t<sizeof...(Specs) == 0, Net<Input<In::channels, In::height, In::width>, Identity>,
+                                  Net<Input<In::channels, In::height, In::width>, Specs...>>;
 };
 
 template <std::size_t Channels, std::size_t Height, std::size_t Width, class... Specs>
 class Net<Input<Channels, Height, Width>, Specs...> {
   static_assert(sizeof...(Specs) > 0, "Net: a network needs at least one layer after its Input");
-  using binding = detail::bind_layers<Shape<Channels, Height, Width>, typename detail::resolve<Specs...>::type>;
 
  public:
-  using in_shape = Shape<Channels, Height, Width>;
+  // Naming Input's shape instantiates Input, whose assertion checks the dimensions.
+  using in_shape = typename Input<Channels, Height, Width>::shape;
+
+ private:
+  using binding = detail::bind_layers<in_shape, typename detail::resolve<Specs...>::type>;
+
+ public:
   using layers = typename binding::layers;  // the bound layers; also the type of gradients
   static constexpr std::size_t layer_count = std::tuple_size_v<layers>;
   template <std::size_t I>
@@ -170,7 +177,7 @@ class Net<Input<Channels, Height, Width>, Specs...> {
   // shape_at<0> is the input, shape_at<I + 1> the output of layer I.
   template <std::size_t I>
   using shape_at = typename detail::shape_at<in_shape, layers, I>::type;
-  using out_shape = typename layer_type<layer_count - 1>::out_shape;
+  using out_shape = shape_at<layer_count>;  // not layer_type<layer_count - 1>: safe for an empty net
   static constexpr std::size_t classes = out_shape::size;
 
   static constexpr std::size_t param_count = []<std::size_t... I>(std::index_sequence<I...>) {
@@ -217,7 +224,7 @@ class Net<Input<Channels, Height, Width>, Specs...> {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((std::get<I>(*parameters_).forward(input_of<I>(x, buffers), std::get<I>(buffers))), ...);
     }(std::make_index_sequence<layer_count>{});
-    return std::get<layer_count - 1>(buffers);
+    return input_of<layer_count>(x, buffers);
   }
 
   // The most likely class of one image.

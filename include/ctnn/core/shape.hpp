@@ -23,7 +23,8 @@ struct Shape {
 template <std::size_t Channels, std::size_t Height, std::size_t Width>
 struct Input {
   static_assert(Channels > 0 && Height > 0 && Width > 0, "Input: every dimension must be positive");
-  using shape = Shape<Channels, Height, Width>;
+  // Kept non-empty when the assertion fails, so that it stays the only error.
+  using shape = Shape<(Channels > 0 ? Channels : 1), (Height > 0 ? Height : 1), (Width > 0 ? Width : 1)>;
 };
 
 }  // namespace ctnn
