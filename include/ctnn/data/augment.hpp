@@ -89,6 +89,13 @@ struct Augmentation {
   float noise_stddev = 0;
 };
 
+inline bool is_identity(const Augmentation& augmentation) noexcept {
+  const AffineRange& a = augmentation.affine;
+  return a.max_rotation_degrees == 0 && a.max_scale_change == 0 && a.max_translation_pixels == 0 &&
+         a.max_shear_degrees == 0 && !augmentation.elastic && augmentation.erase_probability == 0 &&
+         augmentation.noise_stddev == 0;
+}
+
 namespace detail {
 
 // The inverse of an `Affine` as p_in = linear * p_out + offset, in double so that integer

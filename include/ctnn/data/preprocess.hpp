@@ -13,9 +13,11 @@
 #include <numeric>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "ctnn/core/random.hpp"
+#include "ctnn/io/dataset.hpp"
 
 namespace ctnn {
 
@@ -112,6 +114,22 @@ inline SplitIndices ratio_split(std::size_t n, double train, double validation, 
   split.validation = detail::sorted_slice(order, train_end, validation_end);
   split.test = detail::sorted_slice(order, validation_end, n);
   return split;
+}
+
+// The images and labels at `indices`, in that order: how a split becomes data sets.
+inline Dataset subset(const Dataset& dataset, std::span<const std::size_t> indices, std::string name) {
+  Dataset part{std::move(name), dataset.channels, dataset.height, dataset.width, {}, {}};
+  part.images.reserve(indices.size() * dataset.image_size());
+  part.labels.reserve(indices.size());
+  for (const std::size_t i : indices) {
+    if (i >= dataset.size())
+      throw std::out_of_range("subset: index " + std::to_string(i) + " is past the " + std::to_string(dataset.size()) +
+                              " images of " + dataset.name);
+    const auto image = dataset.image(i);
+    part.images.insert(part.images.end(), image.begin(), image.end());
+    part.labels.push_back(dataset.labels[i]);
+  }
+  return part;
 }
 
 }  // namespace ctnn

@@ -23,13 +23,15 @@ void elementwise(std::size_t n, const float* a, const float* b, float* out, Oper
 }
 }  // namespace detail
 
+// NaN passes through (as in PyTorch), so a diverging run shows in its loss instead of being
+// silently zeroed.
 inline void relu_forward_reference(std::size_t n, const float* x, float* y) noexcept {
-  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 template <class Arch = xsimd::default_arch>
 void relu_forward(std::size_t n, const float* x, float* y) noexcept {
   using batch = xsimd::batch<float, Arch>;
-  detail::elementwise<Arch>(n, x, x, y, [](batch v, batch) { return xsimd::max(v, batch(0.0f)); });
+  detail::elementwise<Arch>(n, x, x, y, [](batch v, batch) { return xsimd::select(v < batch(0.0f), batch(0.0f), v); });
 }
 inline void relu_backward_reference(std::size_t n, const float* y, const float* dy, float* dx) noexcept {
   for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -41,12 +43,12 @@ void relu_backward(std::size_t n, const float* y, const float* dy, float* dx) no
 }
 
 inline void leaky_relu_forward_reference(std::size_t n, float slope, const float* x, float* y) noexcept {
-  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? slope * x[i] : x[i];
 }
 template <class Arch = xsimd::default_arch>
 void leaky_relu_forward(std::size_t n, float slope, const float* x, float* y) noexcept {
   using batch = xsimd::batch<float, Arch>;
-  detail::elementwise<Arch>(n, x, x, y, [slope](batch v, batch) { return xsimd::select(v > batch(0.0f), v, v * batch(slope)); });
+  detail::elementwise<Arch>(n, x, x, y, [slope](batch v, batch) { return xsimd::select(v < batch(0.0f), v * batch(slope), v); });
 }
 inline void leaky_relu_backward_reference(std::size_t n, float slope, const float* y, const float* dy, float* dx) noexcept {
   for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : slope * dy[i];

@@ -54,8 +54,10 @@ void gemm_rows(std::size_t n_size, std::size_t k_size, MatrixView a, std::size_t
                float* c, std::size_t ldc) noexcept {
   constexpr std::size_t width = xsimd::batch<float, Arch>::size;
   std::size_t n = 0;
-  for (; n + 2 * width <= n_size; n += 2 * width) gemm_block<Arch, Rows, 2>(k_size, a, m0, b + n, ldb, c + n, ldc);
-  for (; n + width <= n_size; n += width) gemm_block<Arch, Rows, 1>(k_size, a, m0, b + n, ldb, c + n, ldc);
+  for (const std::size_t whole = n_size - n_size % (2 * width); n < whole; n += 2 * width)
+    gemm_block<Arch, Rows, 2>(k_size, a, m0, b + n, ldb, c + n, ldc);
+  for (const std::size_t whole = n_size - n_size % width; n < whole; n += width)
+    gemm_block<Arch, Rows, 1>(k_size, a, m0, b + n, ldb, c + n, ldc);
   for (; n < n_size; ++n)
     for (std::size_t r = 0; r < Rows; ++r) {
       float total = 0;
@@ -71,7 +73,7 @@ template <class Arch = xsimd::default_arch>
 void gemm(std::size_t m_size, std::size_t n_size, std::size_t k_size, MatrixView a, const float* b, std::size_t ldb,
           float* c, std::size_t ldc) noexcept {
   std::size_t m = 0;
-  for (; m + 4 <= m_size; m += 4) detail::gemm_rows<Arch, 4>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+  for (const std::size_t whole = m_size - m_size % 4; m < whole; m += 4) detail::gemm_rows<Arch, 4>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
   for (; m < m_size; ++m) detail::gemm_rows<Arch, 1>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
 }
 

@@ -54,7 +54,7 @@ void max_pool_forward(const PoolGeometry& g, const float* x, float* y) noexcept 
       const float* x_top = x + (c * g.height + oh * g.stride) * g.width;
       float* y_row = y + (c * out_h + oh) * out_w;
       std::size_t ow = 0;
-      for (; ow + batch::size <= out_w; ow += batch::size) {
+      for (const std::size_t whole = out_w - out_w % batch::size; ow < whole; ow += batch::size) {
         batch best(-std::numeric_limits<float>::infinity());
         for (std::size_t i = 0; i < g.window; ++i)
           for (std::size_t j = 0; j < g.window; ++j)
@@ -108,7 +108,7 @@ void max_pool_backward(const PoolGeometry& g, const float* x, const float* y, co
       const std::size_t top = (c * g.height + oh * g.stride) * g.width;
       const std::size_t out_row = (c * out_h + oh) * out_w;
       std::size_t ow = 0;
-      for (; ow + batch::size <= out_w; ow += batch::size) {
+      for (const std::size_t whole = out_w - out_w % batch::size; ow < whole; ow += batch::size) {
         const batch best = batch::load_unaligned(y + out_row + ow);
         batch offset(0.0f);
         mask found(false);

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <tuple>
 
 #include <ctnn/core/layer.hpp>
 
@@ -45,7 +46,8 @@ class Sgd {
         net.parameters(), grad, *velocity_);
   }
 
-  layers& velocity() noexcept { return *velocity_; }
+  // The optimizer's state, as sets of the net's own layer types (checkpoints save them).
+  auto state() noexcept { return std::tie(*velocity_); }
 
  private:
   std::unique_ptr<layers> velocity_;
@@ -92,10 +94,10 @@ class AdamUpdate {
         net.parameters(), grad, *first_moment_, *second_moment_);
   }
 
+  // Updates so far: the bias correction depends on it, so checkpoints save it.
   std::uint64_t step() const noexcept { return step_; }
   void set_step(std::uint64_t step) noexcept { step_ = step; }
-  layers& first_moment() noexcept { return *first_moment_; }
-  layers& second_moment() noexcept { return *second_moment_; }
+  auto state() noexcept { return std::tie(*first_moment_, *second_moment_); }
 
  private:
   std::unique_ptr<layers> first_moment_, second_moment_;
@@ -155,8 +157,7 @@ class RmsProp {
         net.parameters(), grad, *square_average_, *momentum_buffer_);
   }
 
-  layers& square_average() noexcept { return *square_average_; }
-  layers& momentum_buffer() noexcept { return *momentum_buffer_; }
+  auto state() noexcept { return std::tie(*square_average_, *momentum_buffer_); }
 
  private:
   std::unique_ptr<layers> square_average_, momentum_buffer_;

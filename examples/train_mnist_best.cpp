@@ -1,0 +1,65 @@
+// Trains ctnn's strongest MNIST network: four 3x3 convolutions with batch normalization, a
+// 256-unit layer with dropout, and on-the-fly augmentation (rotation, scaling, shifts, shear).
+//   train_mnist_best                 defaults reach >= 99.6% on MNIST's test set in < 30 min on 2 cores
+//   train_mnist_best --help          every hyper-parameter
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <ratio>
+
+#include <ctnn/ctnn.hpp>
+#include <ctnn/io/data_path.hpp>
+#include <ctnn/io/model_file.hpp>
+#include <ctnn/train/trainer.hpp>
+
+#include "training_cli.hpp"
+
+using namespace ctnn;
+
+// 28x28 -> two 3x3 convolutions (32 filters) -> 24x24 -> pool -> 12x12 -> two 3x3 convolutions
+// (64 filters) -> 8x8 -> pool -> 4x4 -> 256 units -> 10 logits. Each convolution is linear,
+// normalized over the batch, then rectified (Ioffe & Szegedy 2015); dropout (Srivastava et al.
+// 2014) regularizes the dense layer.
+using BestNet = Net<Input<1, 28, 28>,
+                    Conv<32, 3>, BatchNorm<>, ReLU,
+                    Conv<32, 3>, BatchNorm<>, ReLU, MaxPool<2>,
+                    Conv<64, 3>, BatchNorm<>, ReLU,
+                    Conv<64, 3>, BatchNorm<>, ReLU, MaxPool<2>,
+                    Dense<256>, BatchNorm<>, ReLU, Dropout<std::ratio<2, 5>>,
+                    Dense<10>>;
+
+constexpr std::size_t batch_capacity = 256;
+
+int main(int argc, char** argv) try {
+  const auto start = std::chrono::steady_clock::now();
+  examples::TrainingCli cli;
+  cli.output = "runs/mnist_best";
+  cli.trainer.epochs = 15;
+  cli.trainer.batch_size = 128;
+  cli.trainer.schedule.learning_rate = 0.1f;
+  cli.trainer.label_smoothing = 0.1f;
+  cli.trainer.augmentation.affine = {.max_rotation_degrees = 10, .max_scale_change = 0.1f, .max_translation_pixels = 2,
+                                     .max_shear_degrees = 8};
+  CLI::App app("Train the strongest ctnn MNIST network (batch norm, dropout, augmentation) and evaluate it.");
+  examples::add_training_options(app, cli);
+  CLI11_PARSE(app, argc, argv);
+  const auto output = examples::prepare(cli);
+
+  BestNet::summary();
+  const auto data = examples::split_data(load_mnist(Split::train, examples::data_root(cli)),
+                                         load_mnist(Split::test, examples::data_root(cli)), cli.validation, cli.trainer.seed);
+
+  BestNet net(cli.trainer.seed);
+  Workspace<BestNet, batch_capacity> workspace;
+  const TrainReport report = examples::with_optimizer(cli, net, [&](auto& optimizer) {
+    return Trainer(net, optimizer, workspace, cli.trainer).run(data.train, data.validation, data.normalization);
+  });
+
+  const Evaluation result = evaluate(net, workspace, data.test, data.normalization);
+  save_model(net, output / "model.safetensors", {.normalization = data.normalization, .class_names = examples::digit_names, .extra = {}});
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  examples::report_results<BestNet>(output, "train_mnist_best", report, result, wall);
+} catch (const std::exception& error) {
+  std::fprintf(stderr, "train_mnist_best: %s\n", error.what());
+  return 1;
+}
