@@ -67,6 +67,16 @@ concept BatchLayer = Layer<L> && requires(L& layer, L& grad, std::span<const ten
   layer.backward_batch(xs, std::span<const tensor_of<typename L::out_shape>>(ys), ys, dxs, grad);
 };
 
+// Optional: a layer that runs faster over a chunk of images than one by one (Dense reuses each
+// weight row across them). Same contract as forward and backward, for each image of the chunk.
+template <class L>
+concept ChunkLayer = Layer<L> && requires(const L& layer, L& grad, std::span<const tensor_of<typename L::in_shape>> xs,
+                                          std::span<tensor_of<typename L::out_shape>> ys,
+                                          std::span<tensor_of<typename L::in_shape>> dxs) {
+  layer.forward_chunk(xs, ys);
+  layer.backward_chunk(xs, std::span<const tensor_of<typename L::out_shape>>(ys), ys, dxs, grad);
+};
+
 // Optional: tensors saved with the model that training does not optimize (running statistics).
 template <class L>
 concept StatefulLayer = Layer<L> && requires(L& layer) { layer.state(); };

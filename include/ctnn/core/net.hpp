@@ -328,16 +328,26 @@ class Net<Input<Channels, Height, Width>, Specs...> {
         return;
       }
     }
+    constexpr std::size_t chunks = Workspace<Net, Batch>::chunk_count;
     const std::uint64_t seed = ws.seed;
 #pragma omp parallel for schedule(static)
-    for (std::size_t b = 0; b < count; ++b) {
-      if constexpr (StochasticLayer<L>) {
-        if (mode == Mode::train) {
-          layer.forward_train(xs[b], ys[b], image_seed(seed, I, b));
-          continue;
-        }
+    for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+      const std::size_t first = chunk * count / chunks, last = (chunk + 1) * count / chunks;
+      if (first == last) continue;
+      if constexpr (ChunkLayer<L>) {
+        layer.forward_chunk(std::span<const tensor_of<typename L::in_shape>>(xs.data() + first, last - first),
+                            std::span(ys.data() + first, last - first));
+        continue;
       }
-      layer.forward(xs[b], ys[b]);
+      for (std::size_t b = first; b < last; ++b) {
+        if constexpr (StochasticLayer<L>) {
+          if (mode == Mode::train) {
+            layer.forward_train(xs[b], ys[b], image_seed(seed, I, b));
+            continue;
+          }
+        }
+        layer.forward(xs[b], ys[b]);
+      }
     }
   }
 
@@ -395,7 +405,17 @@ class Net<Input<Channels, Height, Width>, Specs...> {
 #pragma omp parallel for schedule(static)
     for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
       auto& grad = std::get<I>(storage.chunk_grads[chunk]);
-      for (std::size_t b = chunk * count / chunks; b < (chunk + 1) * count / chunks; ++b) {
+      const std::size_t first = chunk * count / chunks, last = (chunk + 1) * count / chunks;
+      if (first == last) continue;
+      if constexpr (ChunkLayer<L>) {
+        layer.backward_chunk(std::span<const tensor_of<typename L::in_shape>>(xs.data() + first, last - first),
+                             std::span<const tensor_of<typename L::out_shape>>(ys.data() + first, last - first),
+                             std::span(dys.data() + first, last - first),
+                             want_dx ? std::span(dxs.data() + first, last - first) : std::span<tensor_of<typename L::in_shape>>(),
+                             grad);
+        continue;
+      }
+      for (std::size_t b = first; b < last; ++b) {
         auto* dx = want_dx ? &dxs[b] : nullptr;
         if constexpr (StochasticLayer<L>) {
           if (train) {

@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <ctnn/io/atomic_file.hpp>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -416,48 +417,6 @@ namespace detail {
 
 // Writes `path + ".tmp-<pid>"` in the same folder, fsyncs it, renames it over `path`, then
 // fsyncs the folder. On failure the temporary file is removed and `path` is left as it was.
-inline void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
-  const std::string source = path.string();
-  std::filesystem::path temporary = path;
-  temporary += ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0)
-    throw SafetensorsError(source + ": cannot create the temporary file " + temporary.string() + ": " +
-                           errno_text(errno));
-  int error = 0;
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const std::size_t chunk = std::min<std::size_t>(bytes.size() - done, std::size_t{1} << 30);
-    const ::ssize_t count = ::write(fd, bytes.data() + done, chunk);
-    if (count < 0 && errno == EINTR) continue;
-    if (count <= 0) {
-      error = count < 0 ? errno : EIO;
-      break;
-    }
-    done += static_cast<std::size_t>(count);
-  }
-  if (!error && ::fsync(fd) != 0) error = errno;
-  if (::close(fd) != 0 && !error) error = errno;
-  std::error_code ignored;
-  if (error) {
-    std::filesystem::remove(temporary, ignored);
-    throw SafetensorsError(source + ": cannot write the temporary file " + temporary.string() + ": " +
-                           errno_text(error));
-  }
-  std::error_code renamed;
-  std::filesystem::rename(temporary, path, renamed);
-  if (renamed) {
-    std::filesystem::remove(temporary, ignored);
-    throw SafetensorsError(source + ": cannot replace it with " + temporary.string() + ": " + renamed.message());
-  }
-  // Makes the rename itself durable; a failure here cannot undo it, so it is not an error.
-  const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  if (const int folder_fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); folder_fd >= 0) {
-    ::fsync(folder_fd);
-    ::close(folder_fd);
-  }
-}
-
 }  // namespace detail
 
 // Writes a safetensors file atomically: readers of `path` see the old file or the complete new
@@ -465,7 +424,11 @@ inline void write_file_atomically(const std::filesystem::path& path, std::span<c
 inline void write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
                               const std::map<std::string, std::string>& metadata = {}) {
   const std::vector<std::byte> bytes = serialize_safetensors(tensors, metadata, path.string());
-  detail::write_file_atomically(path, bytes);
+  try {
+    write_file_atomically(path, bytes);
+  } catch (const FileError& error) {
+    throw SafetensorsError(error.what());
+  }
 }
 
 }  // namespace ctnn

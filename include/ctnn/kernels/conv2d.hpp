@@ -91,6 +91,29 @@ inline void im2col(const Conv2dGeometry& g, const float* x, float* columns) noex
       }
 }
 
+// The transpose of im2col: rows[oh OW + ow, t] = x[c, oh*S+i-P, ow*S+j-P], zero in the padding.
+inline void im2row(const Conv2dGeometry& g, const float* x, float* rows) noexcept {
+  const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel, taps = g.taps();
+  for (std::size_t oh = 0; oh < out_h; ++oh)
+    for (std::size_t ow = 0; ow < out_w; ++ow) {
+      float* row = rows + (oh * out_w + ow) * taps;
+      for (std::size_t c = 0; c < g.channels; ++c)
+        for (std::size_t i = 0; i < k; ++i) {
+          const std::ptrdiff_t input = detail::input_row(g, oh, i);
+          float* out = row + (c * k + i) * k;
+          if (input < 0) {
+            std::fill_n(out, k, 0.0f);
+            continue;
+          }
+          const float* x_row = x + (c * g.height + static_cast<std::size_t>(input)) * g.width;
+          for (std::size_t j = 0; j < k; ++j) {
+            const std::ptrdiff_t column = static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
+            out[j] = column >= 0 && column < static_cast<std::ptrdiff_t>(g.width) ? x_row[column] : 0.0f;
+          }
+        }
+    }
+}
+
 // The adjoint of im2col: dx[c, oh*S+i-P, ow*S+j-P] += columns[t, oh OW + ow]; dx is overwritten.
 template <class Arch = xsimd::default_arch>
 void col2im(const Conv2dGeometry& g, const float* columns, float* dx) noexcept {
@@ -176,17 +199,15 @@ inline void conv2d_backward_weights_reference(const Conv2dGeometry& g, const flo
       }
 }
 
-// dw[f,t] += dy[f,:] . columns[t,:], one dot product per filter and tap.
+// dw += dy rows^T: one matrix product (F,P) x (P,T) over the transposed im2col matrix, so the
+// SIMD lanes run along the taps. `columns` holds rows[p, t] here.
 template <class Arch = xsimd::default_arch>
 void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
                              float* columns) noexcept {
   const std::size_t plane = g.out_plane(), taps = g.taps();
-  im2col(g, x, columns);
-  for (std::size_t f = 0; f < g.filters; ++f) {
-    const float* dy_plane = dy + f * plane;
-    db[f] += sum<Arch>(plane, dy_plane);
-    for (std::size_t t = 0; t < taps; ++t) dw[f * taps + t] += dot<Arch>(plane, dy_plane, columns + t * plane);
-  }
+  im2row(g, x, columns);
+  for (std::size_t f = 0; f < g.filters; ++f) db[f] += sum<Arch>(plane, dy + f * plane);
+  gemm<Arch>(g.filters, taps, plane, MatrixView{dy, plane, 1}, columns, taps, dw, taps);
 }
 
 }  // namespace ctnn::kernels

@@ -1,5 +1,7 @@
-// Fully connected layer of one image: x is (N), w is (M,N) row-major, b is (M), y is (M).
-// Each output is one dot product over a weight row, so rows are read contiguously in both passes.
+// Fully connected layer over a batch of `count` images: x is (count,N) with row stride
+// x_stride, w is (M,N) row-major, b is (M), y is (count,M) with row stride y_stride. Each weight
+// row is visited once for all the images, so it is read from memory once and then from cache.
+// Every sum over images runs in image order, as it would one image at a time.
 #pragma once
 
 #include <algorithm>
@@ -9,56 +11,68 @@
 
 namespace ctnn::kernels {
 
-// y[m] = b[m] + sum_n w[m,n] * x[n]
-inline void dense_forward_reference(std::size_t inputs, std::size_t outputs, const float* x, const float* w,
-                                    const float* b, float* y) noexcept {
-  for (std::size_t m = 0; m < outputs; ++m) {
-    float total = b[m];
-    for (std::size_t n = 0; n < inputs; ++n) total += w[m * inputs + n] * x[n];
-    y[m] = total;
-  }
+struct DenseBatch {
+  std::size_t inputs, outputs, count;
+  std::size_t x_stride, y_stride;  // floats from one image's row to the next (input, output)
+};
+
+// y[i,m] = b[m] + sum_n w[m,n] * x[i,n]
+inline void dense_forward_reference(const DenseBatch& d, const float* x, const float* w, const float* b,
+                                    float* y) noexcept {
+  for (std::size_t i = 0; i < d.count; ++i)
+    for (std::size_t m = 0; m < d.outputs; ++m) {
+      float total = b[m];
+      for (std::size_t n = 0; n < d.inputs; ++n) total += w[m * d.inputs + n] * x[i * d.x_stride + n];
+      y[i * d.y_stride + m] = total;
+    }
 }
 
 template <class Arch = xsimd::default_arch>
-void dense_forward(std::size_t inputs, std::size_t outputs, const float* x, const float* w, const float* b,
-                   float* y) noexcept {
-  for (std::size_t m = 0; m < outputs; ++m) y[m] = b[m] + dot<Arch>(inputs, w + m * inputs, x);
+void dense_forward(const DenseBatch& d, const float* x, const float* w, const float* b, float* y) noexcept {
+  for (std::size_t m = 0; m < d.outputs; ++m)
+    for (std::size_t i = 0; i < d.count; ++i)
+      y[i * d.y_stride + m] = b[m] + dot<Arch>(d.inputs, w + m * d.inputs, x + i * d.x_stride);
 }
 
-// Differentiates y[m] = b[m] + sum_n w[m,n] x[n] with respect to x: dx[n] = sum_m w[m,n] dy[m].
-// dx is overwritten.
-inline void dense_backward_data_reference(std::size_t inputs, std::size_t outputs, const float* w, const float* dy,
-                                          float* dx) noexcept {
-  for (std::size_t n = 0; n < inputs; ++n) {
-    float total = 0;
-    for (std::size_t m = 0; m < outputs; ++m) total += w[m * inputs + n] * dy[m];
-    dx[n] = total;
-  }
+// Differentiates y[i,m] = b[m] + sum_n w[m,n] x[i,n] with respect to x:
+// dx[i,n] = sum_m w[m,n] dy[i,m]. dx is overwritten (dx has x's stride, dy has y's).
+inline void dense_backward_data_reference(const DenseBatch& d, const float* w, const float* dy, float* dx) noexcept {
+  for (std::size_t i = 0; i < d.count; ++i)
+    for (std::size_t n = 0; n < d.inputs; ++n) {
+      float total = 0;
+      for (std::size_t m = 0; m < d.outputs; ++m) total += w[m * d.inputs + n] * dy[i * d.y_stride + m];
+      dx[i * d.x_stride + n] = total;
+    }
 }
 
-// Sums weight rows scaled by dy[m]: contiguous axpys instead of strided column walks.
+// Sums weight rows scaled by dy[i,m]: contiguous axpys instead of strided column walks.
 template <class Arch = xsimd::default_arch>
-void dense_backward_data(std::size_t inputs, std::size_t outputs, const float* w, const float* dy, float* dx) noexcept {
-  std::fill_n(dx, inputs, 0.0f);
-  for (std::size_t m = 0; m < outputs; ++m) axpy<Arch>(inputs, dy[m], w + m * inputs, dx);
+void dense_backward_data(const DenseBatch& d, const float* w, const float* dy, float* dx) noexcept {
+  for (std::size_t i = 0; i < d.count; ++i) std::fill_n(dx + i * d.x_stride, d.inputs, 0.0f);
+  for (std::size_t m = 0; m < d.outputs; ++m)
+    for (std::size_t i = 0; i < d.count; ++i) axpy<Arch>(d.inputs, dy[i * d.y_stride + m], w + m * d.inputs, dx + i * d.x_stride);
 }
 
-// Accumulates dw[m,n] += dy[m] * x[n] and db[m] += dy[m].
-inline void dense_backward_weights_reference(std::size_t inputs, std::size_t outputs, const float* x, const float* dy,
-                                             float* dw, float* db) noexcept {
-  for (std::size_t m = 0; m < outputs; ++m) {
-    db[m] += dy[m];
-    for (std::size_t n = 0; n < inputs; ++n) dw[m * inputs + n] += dy[m] * x[n];
-  }
+// Accumulates dw[m,n] += sum_i dy[i,m] x[i,n] and db[m] += sum_i dy[i,m].
+inline void dense_backward_weights_reference(const DenseBatch& d, const float* x, const float* dy, float* dw,
+                                             float* db) noexcept {
+  for (std::size_t i = 0; i < d.count; ++i)
+    for (std::size_t m = 0; m < d.outputs; ++m) {
+      const float grad = dy[i * d.y_stride + m];
+      db[m] += grad;
+      for (std::size_t n = 0; n < d.inputs; ++n) dw[m * d.inputs + n] += grad * x[i * d.x_stride + n];
+    }
 }
 
+// Zero gradients (ReLU's dead units) skip their axpy: adding 0 * x changes nothing.
 template <class Arch = xsimd::default_arch>
-void dense_backward_weights(std::size_t inputs, std::size_t outputs, const float* x, const float* dy, float* dw,
-                            float* db) noexcept {
-  for (std::size_t m = 0; m < outputs; ++m) {
-    db[m] += dy[m];
-    if (dy[m] != 0.0f) axpy<Arch>(inputs, dy[m], x, dw + m * inputs);
-  }
+void dense_backward_weights(const DenseBatch& d, const float* x, const float* dy, float* dw, float* db) noexcept {
+  for (std::size_t m = 0; m < d.outputs; ++m)
+    for (std::size_t i = 0; i < d.count; ++i) {
+      const float grad = dy[i * d.y_stride + m];
+      db[m] += grad;
+      if (grad != 0.0f) axpy<Arch>(d.inputs, grad, x + i * d.x_stride, dw + m * d.inputs);
+    }
 }
 
 }  // namespace ctnn::kernels

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -46,15 +47,32 @@ struct Dense {
     auto parameters() const noexcept { return std::tie(weight, bias); }
 
     void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
-      kernels::dense_forward(inputs, out_shape::size, x.data(), weight.data(), bias.data(), y.data());
-      activation::apply(out_shape::size, y.data(), y.data());
+      forward_chunk(std::span(&x, 1), std::span(&y, 1));
     }
-
     void backward(const tensor_of<in_shape>& x, const tensor_of<out_shape>& y, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind& grad) const noexcept {
-      activation::derivative(out_shape::size, y.data(), dy.data(), dy.data());
-      if (dx) kernels::dense_backward_data(inputs, out_shape::size, weight.data(), dy.data(), dx->data());
-      kernels::dense_backward_weights(inputs, out_shape::size, x.data(), dy.data(), grad.weight.data(), grad.bias.data());
+      backward_chunk(std::span(&x, 1), std::span(&y, 1), std::span(&dy, 1),
+                     dx ? std::span(dx, 1) : std::span<tensor_of<in_shape>>(), grad);
+    }
+
+    // Several images at once, so each weight row is read from memory once for all of them.
+    void forward_chunk(std::span<const tensor_of<in_shape>> xs, std::span<tensor_of<out_shape>> ys) const noexcept {
+      kernels::dense_forward(batch(xs.size()), xs.front().data(), weight.data(), bias.data(), ys.front().data());
+      for (auto& y : ys) activation::apply(out_shape::size, y.data(), y.data());
+    }
+    void backward_chunk(std::span<const tensor_of<in_shape>> xs, std::span<const tensor_of<out_shape>> ys,
+                        std::span<tensor_of<out_shape>> dys, std::span<tensor_of<in_shape>> dxs, bind& grad) const noexcept {
+      for (std::size_t i = 0; i < xs.size(); ++i) activation::derivative(out_shape::size, ys[i].data(), dys[i].data(), dys[i].data());
+      if (!dxs.empty()) kernels::dense_backward_data(batch(xs.size()), weight.data(), dys.front().data(), dxs.front().data());
+      kernels::dense_backward_weights(batch(xs.size()), xs.front().data(), dys.front().data(), grad.weight.data(),
+                                      grad.bias.data());
+    }
+
+   private:
+    // Consecutive tensors of an array are whole cache lines apart: their stride in floats.
+    static constexpr kernels::DenseBatch batch(std::size_t count) noexcept {
+      return {inputs, out_shape::size, count, sizeof(tensor_of<in_shape>) / sizeof(float),
+              sizeof(tensor_of<out_shape>) / sizeof(float)};
     }
   };
 };
