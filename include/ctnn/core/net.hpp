@@ -364,16 +364,21 @@ class Net<Input<Channels, Height, Width>, Specs...> {
       (backward_layer<layer_count - 1 - I>(ws, input_only), ...);
     }(std::make_index_sequence<layer_count>{});
 
+    // grad += chunk 0 + chunk 1 + ..., in chunk order for every element; the chunks are zeroed
+    // in the same pass, ready for the next backward.
     auto& storage = *ws.storage_;
-    for (auto& chunk : storage.chunk_grads) {
-      if (!input_only)
-        for_each_parameter(
-            [](auto& total, auto& part) {
-              for (std::size_t i = 0; i < total.size; ++i) total[i] += part[i];
-            },
-            storage.grad, chunk);
-      for_each_parameter([](auto& part) { part.fill(0.0f); }, chunk);
-    }
+    [&]<std::size_t... Chunk>(std::index_sequence<Chunk...>) {
+      for_each_parameter(
+          [input_only](auto& total, auto&... parts) {
+#pragma omp parallel for schedule(static)
+            for (std::size_t i = 0; i < total.size; ++i) {
+              float sum = total[i];
+              ((sum += parts[i], parts[i] = 0.0f), ...);
+              if (!input_only) total[i] = sum;
+            }
+          },
+          storage.grad, storage.chunk_grads[Chunk]...);
+    }(std::make_index_sequence<Workspace<Net, Batch>::chunk_count>{});
   }
 
   template <std::size_t I, std::size_t Batch>

@@ -1,12 +1,13 @@
 // Fully connected layer over a batch of `count` images: x is (count,N) with row stride
 // x_stride, w is (M,N) row-major, b is (M), y is (count,M) with row stride y_stride. Each weight
-// row is visited once for all the images, so it is read from memory once and then from cache.
+// row is read once for all the images; the backward passes are matrix products (gemm.hpp).
 // Every sum over images runs in image order, as it would one image at a time.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 
+#include <ctnn/kernels/gemm.hpp>
 #include <ctnn/kernels/vector.hpp>
 
 namespace ctnn::kernels {
@@ -45,12 +46,11 @@ inline void dense_backward_data_reference(const DenseBatch& d, const float* w, c
     }
 }
 
-// Sums weight rows scaled by dy[i,m]: contiguous axpys instead of strided column walks.
+// dx = dy W: a (count,M) x (M,N) matrix product.
 template <class Arch = xsimd::default_arch>
 void dense_backward_data(const DenseBatch& d, const float* w, const float* dy, float* dx) noexcept {
   for (std::size_t i = 0; i < d.count; ++i) std::fill_n(dx + i * d.x_stride, d.inputs, 0.0f);
-  for (std::size_t m = 0; m < d.outputs; ++m)
-    for (std::size_t i = 0; i < d.count; ++i) axpy<Arch>(d.inputs, dy[i * d.y_stride + m], w + m * d.inputs, dx + i * d.x_stride);
+  gemm<Arch>(d.count, d.inputs, d.outputs, MatrixView{dy, d.y_stride, 1}, w, d.inputs, dx, d.x_stride);
 }
 
 // Accumulates dw[m,n] += sum_i dy[i,m] x[i,n] and db[m] += sum_i dy[i,m].
@@ -64,15 +64,12 @@ inline void dense_backward_weights_reference(const DenseBatch& d, const float* x
     }
 }
 
-// Zero gradients (ReLU's dead units) skip their axpy: adding 0 * x changes nothing.
+// dw += dy^T x: a (M,count) x (count,N) matrix product, the images summed in order.
 template <class Arch = xsimd::default_arch>
 void dense_backward_weights(const DenseBatch& d, const float* x, const float* dy, float* dw, float* db) noexcept {
-  for (std::size_t m = 0; m < d.outputs; ++m)
-    for (std::size_t i = 0; i < d.count; ++i) {
-      const float grad = dy[i * d.y_stride + m];
-      db[m] += grad;
-      if (grad != 0.0f) axpy<Arch>(d.inputs, grad, x + i * d.x_stride, dw + m * d.inputs);
-    }
+  for (std::size_t i = 0; i < d.count; ++i)
+    for (std::size_t m = 0; m < d.outputs; ++m) db[m] += dy[i * d.y_stride + m];
+  gemm<Arch>(d.outputs, d.inputs, d.count, MatrixView{dy, 1, d.y_stride}, x, d.x_stride, dw, d.inputs);
 }
 
 }  // namespace ctnn::kernels

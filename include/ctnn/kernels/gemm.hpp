@@ -2,6 +2,7 @@
 // strides so the same kernel multiplies by A or by its transpose. C is (M,N), A is (M,K), B is (K,N).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include <xsimd/xsimd.hpp>
@@ -49,6 +50,28 @@ void gemm_block(std::size_t k_size, MatrixView a, std::size_t m0, const float* b
     for (std::size_t v = 0; v < Vectors; ++v) acc[r][v].store_unaligned(c + r * ldc + v * batch::size);
 }
 
+// The last columns of C, fewer than one SIMD width: the same register block on a copy of B's
+// and C's tail padded with zeros to a whole width, in slabs of k so the copy stays small.
+template <class Arch, std::size_t Rows>
+void gemm_tail(std::size_t columns, std::size_t k_size, MatrixView a, std::size_t m0, const float* b, std::size_t ldb,
+               float* c, std::size_t ldc) noexcept {
+  constexpr std::size_t width = xsimd::batch<float, Arch>::size;
+  constexpr std::size_t slab = 64;
+  alignas(64) float b_tail[slab * width];
+  alignas(64) float c_tail[Rows * width] = {};
+  for (std::size_t r = 0; r < Rows; ++r) std::copy_n(c + r * ldc, columns, c_tail + r * width);
+  for (std::size_t k0 = 0; k0 < k_size; k0 += slab) {
+    const std::size_t depth = std::min(slab, k_size - k0);
+    for (std::size_t k = 0; k < depth; ++k) {
+      std::copy_n(b + (k0 + k) * ldb, columns, b_tail + k * width);
+      std::fill_n(b_tail + k * width + columns, width - columns, 0.0f);
+    }
+    const MatrixView shifted{a.data + k0 * a.column_stride, a.row_stride, a.column_stride};
+    gemm_block<Arch, Rows, 1>(depth, shifted, m0, b_tail, width, c_tail, width);
+  }
+  for (std::size_t r = 0; r < Rows; ++r) std::copy_n(c_tail + r * width, columns, c + r * ldc);
+}
+
 template <class Arch, std::size_t Rows>
 void gemm_rows(std::size_t n_size, std::size_t k_size, MatrixView a, std::size_t m0, const float* b, std::size_t ldb,
                float* c, std::size_t ldc) noexcept {
@@ -58,23 +81,25 @@ void gemm_rows(std::size_t n_size, std::size_t k_size, MatrixView a, std::size_t
     gemm_block<Arch, Rows, 2>(k_size, a, m0, b + n, ldb, c + n, ldc);
   for (const std::size_t whole = n_size - n_size % width; n < whole; n += width)
     gemm_block<Arch, Rows, 1>(k_size, a, m0, b + n, ldb, c + n, ldc);
-  for (; n < n_size; ++n)
-    for (std::size_t r = 0; r < Rows; ++r) {
-      float total = 0;
-      for (std::size_t k = 0; k < k_size; ++k) total += a(m0 + r, k) * b[k * ldb + n];
-      c[r * ldc + n] += total;
-    }
+  if (n < n_size) gemm_tail<Arch, Rows>(n_size - n, k_size, a, m0, b + n, ldb, c + n, ldc);
 }
 }  // namespace detail
 
-// Register-blocked: 4 rows of C by two SIMD widths at a time, then narrower blocks and a scalar
-// column tail. Each element's sum runs over k in order, as in the reference.
+// Register-blocked: 4 rows of C by two SIMD widths at a time, then narrower blocks; the last
+// rows (1 to 3) and columns (under one width) get blocks of their own. Each element's sum runs
+// over k in order, as in the reference.
 template <class Arch = xsimd::default_arch>
 void gemm(std::size_t m_size, std::size_t n_size, std::size_t k_size, MatrixView a, const float* b, std::size_t ldb,
           float* c, std::size_t ldc) noexcept {
   std::size_t m = 0;
-  for (const std::size_t whole = m_size - m_size % 4; m < whole; m += 4) detail::gemm_rows<Arch, 4>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
-  for (; m < m_size; ++m) detail::gemm_rows<Arch, 1>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+  for (const std::size_t whole = m_size - m_size % 4; m < whole; m += 4)
+    detail::gemm_rows<Arch, 4>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+  switch (m_size - m) {
+    case 3: return detail::gemm_rows<Arch, 3>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+    case 2: return detail::gemm_rows<Arch, 2>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+    case 1: return detail::gemm_rows<Arch, 1>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+    default: return;
+  }
 }
 
 }  // namespace ctnn::kernels
