@@ -91,9 +91,15 @@ void gemm_rows(std::size_t n_size, std::size_t k_size, MatrixView a, std::size_t
 template <class Arch = xsimd::default_arch>
 void gemm(std::size_t m_size, std::size_t n_size, std::size_t k_size, MatrixView a, const float* b, std::size_t ldb,
           float* c, std::size_t ldc) noexcept {
+  // 16 accumulators need 32 vector registers (AVX-512); narrower targets have 16 and use 8.
+  constexpr std::size_t rows = xsimd::batch<float, Arch>::size >= 16 ? 8 : 4;
   std::size_t m = 0;
-  for (const std::size_t whole = m_size - m_size % 4; m < whole; m += 4)
+  for (const std::size_t whole = m_size - m_size % rows; m < whole; m += rows)
+    detail::gemm_rows<Arch, rows>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+  if (m_size - m >= 4) {
     detail::gemm_rows<Arch, 4>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+    m += 4;
+  }
   switch (m_size - m) {
     case 3: return detail::gemm_rows<Arch, 3>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
     case 2: return detail::gemm_rows<Arch, 2>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
