@@ -13,40 +13,50 @@
 
 namespace ctnn {
 
+namespace detail {
+// What both pools share once bound: shapes, geometry and no parameters. Safe when the window
+// does not fit, so that the layer's own assertion stays the only error.
+template <std::size_t Window, std::size_t Stride, class In>
+struct PoolLayer {
+  static constexpr bool fits = Window > 0 && Stride > 0 && Window <= In::height && Window <= In::width;
+  static constexpr bool tiles = !fits || ((In::height - Window) % Stride == 0 && (In::width - Window) % Stride == 0);
+  static constexpr kernels::PoolGeometry geometry{In::channels, In::height, In::width, fits ? Window : 1,
+                                                  Stride > 0 ? Stride : 1};
+  using in_shape = In;
+  using out_shape = Shape<In::channels, geometry.out_height(), geometry.out_width()>;
+  static constexpr std::size_t param_count = 0;
+  static constexpr std::size_t flops = 0;
+
+  static std::string label(std::string_view name) {
+    return std::string(name) + "<" + std::to_string(Window) + (Stride != Window ? ", " + std::to_string(Stride) : "") + ">";
+  }
+  void init(Rng&) noexcept {}
+  std::tuple<> parameters() noexcept { return {}; }
+  std::tuple<> parameters() const noexcept { return {}; }
+};
+}  // namespace detail
+
 template <std::size_t Window, std::size_t Stride = Window>
 struct MaxPool {
   static constexpr std::string_view name = "MaxPool";
 
   template <class In>
-  struct bind {
+  struct bind : detail::PoolLayer<Window, Stride, In> {
+    using base = detail::PoolLayer<Window, Stride, In>;
     static_assert(Window > 0 && Stride > 0, "MaxPool: the window and the stride must be positive");
     static_assert(Window <= In::height && Window <= In::width, "MaxPool: the window must fit inside the input image");
-    static_assert(Window > In::height || Window > In::width || Stride == 0 ||
-                      ((In::height - Window) % Stride == 0 && (In::width - Window) % Stride == 0),
-                  "MaxPool: the stride must tile the input height and width exactly");
+    static_assert(base::tiles, "MaxPool: the stride must tile the input height and width exactly");
+    using typename base::in_shape;
+    using typename base::out_shape;
 
-    static constexpr bool fits = Window > 0 && Stride > 0 && Window <= In::height && Window <= In::width;
-    static constexpr kernels::PoolGeometry geometry{In::channels, In::height, In::width, fits ? Window : 1,
-                                                    Stride > 0 ? Stride : 1};
-    using in_shape = In;
-    using out_shape = Shape<In::channels, geometry.out_height(), geometry.out_width()>;
-    static constexpr std::size_t param_count = 0;
-    static constexpr std::size_t flops = 0;
-
-    static std::string label() {
-      return "MaxPool<" + std::to_string(Window) + (Stride != Window ? ", " + std::to_string(Stride) : "") + ">";
-    }
-
-    void init(Rng&) noexcept {}
-    std::tuple<> parameters() noexcept { return {}; }
-    std::tuple<> parameters() const noexcept { return {}; }
+    static std::string label() { return base::label(name); }
 
     void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
-      kernels::max_pool_forward(geometry, x.data(), y.data());
+      kernels::max_pool_forward(base::geometry, x.data(), y.data());
     }
     void backward(const tensor_of<in_shape>& x, const tensor_of<out_shape>& y, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind&) const noexcept {
-      if (dx) kernels::max_pool_backward(geometry, x.data(), y.data(), dy.data(), dx->data());
+      if (dx) kernels::max_pool_backward(base::geometry, x.data(), y.data(), dy.data(), dx->data());
     }
   };
 };
@@ -56,35 +66,22 @@ struct AvgPool {
   static constexpr std::string_view name = "AvgPool";
 
   template <class In>
-  struct bind {
+  struct bind : detail::PoolLayer<Window, Stride, In> {
+    using base = detail::PoolLayer<Window, Stride, In>;
     static_assert(Window > 0 && Stride > 0, "AvgPool: the window and the stride must be positive");
     static_assert(Window <= In::height && Window <= In::width, "AvgPool: the window must fit inside the input image");
-    static_assert(Window > In::height || Window > In::width || Stride == 0 ||
-                      ((In::height - Window) % Stride == 0 && (In::width - Window) % Stride == 0),
-                  "AvgPool: the stride must tile the input height and width exactly");
+    static_assert(base::tiles, "AvgPool: the stride must tile the input height and width exactly");
+    using typename base::in_shape;
+    using typename base::out_shape;
 
-    static constexpr bool fits = Window > 0 && Stride > 0 && Window <= In::height && Window <= In::width;
-    static constexpr kernels::PoolGeometry geometry{In::channels, In::height, In::width, fits ? Window : 1,
-                                                    Stride > 0 ? Stride : 1};
-    using in_shape = In;
-    using out_shape = Shape<In::channels, geometry.out_height(), geometry.out_width()>;
-    static constexpr std::size_t param_count = 0;
-    static constexpr std::size_t flops = 0;
-
-    static std::string label() {
-      return "AvgPool<" + std::to_string(Window) + (Stride != Window ? ", " + std::to_string(Stride) : "") + ">";
-    }
-
-    void init(Rng&) noexcept {}
-    std::tuple<> parameters() noexcept { return {}; }
-    std::tuple<> parameters() const noexcept { return {}; }
+    static std::string label() { return base::label(name); }
 
     void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
-      kernels::avg_pool_forward(geometry, x.data(), y.data());
+      kernels::avg_pool_forward(base::geometry, x.data(), y.data());
     }
     void backward(const tensor_of<in_shape>&, const tensor_of<out_shape>&, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind&) const noexcept {
-      if (dx) kernels::avg_pool_backward(geometry, dy.data(), dx->data());
+      if (dx) kernels::avg_pool_backward(base::geometry, dy.data(), dx->data());
     }
   };
 };
