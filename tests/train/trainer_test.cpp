@@ -223,3 +223,14 @@ TEST_CASE("the batch size must fit the workspace") {
   CHECK_THROWS_WITH_AS(Trainer(net, optimizer, ws, options), "batch size 17 must be in 1..16 (the workspace capacity)",
                        std::invalid_argument);
 }
+
+TEST_CASE("a workspace refuses a count above its batch and a label outside the classes") {
+  SmallNet net(1);
+  Workspace<SmallNet, 16> ws;
+  ws.count = 17;
+  CHECK_THROWS_WITH_AS(net.forward(ws), "Workspace: count 17 exceeds the batch size 16", std::out_of_range);
+  ws.count = 3;
+  ws.labels[2] = 4;
+  CHECK_THROWS_WITH_AS(net.forward(ws), "Workspace: label 4 of image 2 is not a class of this network (0..3)",
+                       std::out_of_range);
+}

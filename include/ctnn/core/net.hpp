@@ -27,6 +27,7 @@
 #include <memory>
 #include <span>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -235,8 +236,15 @@ class Net<Input<Channels, Height, Width>, Specs...> {
 
   // Mini-batch forward over ws.count images from ws.input(b), in training or inference mode;
   // returns the mean loss against ws.label(b) and keeps every activation for backward.
+  // Throws std::out_of_range if ws.count exceeds the batch or a label is not a class of the net.
   template <std::size_t Batch>
   float forward(Workspace<Net, Batch>& ws, Mode mode = Mode::eval) {
+    if (ws.count > Batch)
+      throw std::out_of_range("Workspace: count " + std::to_string(ws.count) + " exceeds the batch size " + std::to_string(Batch));
+    for (std::size_t b = 0; b < ws.count; ++b)
+      if (ws.labels[b] >= classes)
+        throw std::out_of_range("Workspace: label " + std::to_string(ws.labels[b]) + " of image " + std::to_string(b) +
+                                " is not a class of this network (0.." + std::to_string(classes - 1) + ")");
     ws.mode_ = mode;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (forward_layer<I>(ws, mode), ...);
