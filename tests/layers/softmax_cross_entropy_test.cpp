@@ -62,27 +62,27 @@ TEST_CASE("SoftmaxCrossEntropy: logits of +-1000 give a finite loss and gradient
   // log(e^1000 + e^-1000 + 1 + e^999) - z_label = 1000 + log(1 + e^-1) - z_label, to double precision.
   const double lse = 1000.0 + std::log1p(std::exp(-1.0));
   CHECK(std::isfinite(loss.loss(z, 0)));
-  CHECK(loss.loss(z, 0) == doctest::Approx(lse - 1000.0).epsilon(1e-4));
-  CHECK(loss.loss(z, 3) == doctest::Approx(lse - 999.0).epsilon(1e-4));
+  CHECK(loss.loss(z, 0) == doctest::Approx(lse - 1000.0).epsilon(1e-6));
+  CHECK(loss.loss(z, 3) == doctest::Approx(lse - 999.0).epsilon(1e-6));
   CHECK(loss.loss(z, 1) == doctest::Approx(lse + 1000.0).epsilon(1e-6));
-  CHECK(SoftmaxCrossEntropy::log_sum_exp(z) == doctest::Approx(lse).epsilon(1e-7));
+  CHECK(SoftmaxCrossEntropy::log_sum_exp(z) == doctest::Approx(lse).epsilon(1e-12));
   const std::array<float, 3> low{-1000.0f, -1000.0f, -1001.0f};
   CHECK(std::isfinite(loss.loss(low, 2)));
-  CHECK(loss.loss(low, 2) == doctest::Approx(1.0 + std::log(2.0 + std::exp(-1.0))).epsilon(1e-4));
-  // Next to 1000 a float's ulp is 6e-5, and log_sum_exp returns a float: the probabilities
-  // exp(z - lse) are then good to about 3e-5 relative, which bounds the tolerances below.
+  CHECK(loss.loss(low, 2) == doctest::Approx(1.0 + std::log(2.0 + std::exp(-1.0))).epsilon(1e-6));
+  // log_sum_exp is taken in double, so even next to 1000 (where a float's ulp is 6e-5) the
+  // probabilities and the gradient keep float precision.
   std::array<float, 4> gradient{};
   loss.gradient(z, 1, 1.0f, gradient);
   for (float g : gradient) CHECK(std::isfinite(g));
   const double p0 = 1.0 / (1.0 + std::exp(-1.0));
-  CHECK(gradient[0] == doctest::Approx(p0).epsilon(1e-4));
+  CHECK(gradient[0] == doctest::Approx(p0).epsilon(1e-6));
   CHECK(gradient[1] == doctest::Approx(-1.0).epsilon(1e-6));
-  CHECK(gradient[3] == doctest::Approx(1 - p0).epsilon(1e-4));
-  CHECK(std::abs(gradient[0] + gradient[1] + gradient[2] + gradient[3]) < 1e-4);
+  CHECK(gradient[3] == doctest::Approx(1 - p0).epsilon(1e-6));
+  CHECK(std::abs(gradient[0] + gradient[1] + gradient[2] + gradient[3]) < 1e-6);
   std::array<float, 4> probabilities{};
   SoftmaxCrossEntropy::probabilities(z, probabilities);
   CHECK(probabilities[0] + probabilities[1] + probabilities[2] + probabilities[3] ==
-        doctest::Approx(1.0).epsilon(1e-4));
+        doctest::Approx(1.0).epsilon(1e-6));
 }
 
 TEST_CASE("SoftmaxCrossEntropy: the gradient matches finite differences and sums to zero") {

@@ -14,8 +14,16 @@ struct Shape {
   static constexpr std::size_t width = Width;
   static constexpr std::size_t size = Channels * Height * Width;
 
+  // Appended piece by piece: "(" + std::to_string(...) trips g++ 12's false -Wrestrict (PR 105329).
   static std::string label() {
-    return "(" + std::to_string(Channels) + ", " + std::to_string(Height) + ", " + std::to_string(Width) + ")";
+    std::string text = "(";
+    text += std::to_string(Channels);
+    text += ", ";
+    text += std::to_string(Height);
+    text += ", ";
+    text += std::to_string(Width);
+    text += ")";
+    return text;
   }
 };
 

@@ -25,7 +25,6 @@ struct PoolLayer {
   using in_shape = In;
   using out_shape = Shape<In::channels, geometry.out_height(), geometry.out_width()>;
   static constexpr std::size_t param_count = 0;
-  static constexpr std::size_t flops = 0;
 
   static std::string label(std::string_view name) {
     return std::string(name) + "<" + std::to_string(Window) + (Stride != Window ? ", " + std::to_string(Stride) : "") + ">";
@@ -49,6 +48,7 @@ struct MaxPool {
     using typename base::in_shape;
     using typename base::out_shape;
 
+    static constexpr std::size_t flops = 0;  // comparisons only
     static std::string label() { return base::label(name); }
 
     void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
@@ -74,6 +74,7 @@ struct AvgPool {
     using typename base::in_shape;
     using typename base::out_shape;
 
+    static constexpr std::size_t flops = 2 * out_shape::size * Window * Window;  // a scaled add per window entry
     static std::string label() { return base::label(name); }
 
     void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
