@@ -34,9 +34,10 @@ static void BM_train_step(benchmark::State& state) {
     optimizer.update(net, ws.grad());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * Batch));
-  state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations() * Batch), benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] = benchmark::Counter(static_cast<double>(state.iterations() * Batch) * 3.0 * LeNet5::flops * 1e-9,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["images/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * Batch), benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * Batch) * 3.0 * LeNet5::flops * 1e-9, benchmark::Counter::kIsRate);
 }
 BENCHMARK_TEMPLATE(BM_train_step, 64)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_train_step, 256)->Arg(1)->Arg(2)->UseRealTime();
@@ -48,7 +49,7 @@ static void BM_inference_latency(benchmark::State& state) {
   for (std::size_t i = 0; i < image.size; ++i) image[i] = rng.uniform();
   for (auto _ : state) benchmark::DoNotOptimize(net.forward(image));
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * LeNet5::flops * 1e-9,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * LeNet5::flops * 1e-9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_inference_latency);

@@ -1,9 +1,8 @@
 // The network is its type. This program spells the design card's LeNet-5 two ways, shows that
 // the compiler resolves both to the same layers, and prints the per-layer summary.
 #include <cstdio>
-#include <type_traits>
-
 #include <ctnn/ctnn.hpp>
+#include <type_traits>
 
 using namespace ctnn;
 
@@ -12,11 +11,13 @@ using namespace ctnn;
 using LeNet5 = Net<Conv<6, 5>, MaxPool<2>, Conv<16, 5>, Dense<120>, Dense<10>>;
 
 // The explicit form: the input shape and every activation written out.
+// clang-format off
 using LeNet5Explicit = Net<Input<1, 28, 28>,
                            Conv<6, 5>, ReLU, MaxPool<2>,
                            Conv<16, 5>, ReLU,
                            Dense<120>, ReLU,
                            Dense<10>>;
+// clang-format on
 
 using MnistLeNet5 = LeNet5::bind<Shape<1, 28, 28>>;
 static_assert(std::is_same_v<MnistLeNet5::layers, LeNet5Explicit::layers>);
@@ -25,8 +26,10 @@ static_assert(MnistLeNet5::param_count == 126'782);
 
 // The classic LeNet-5 of LeCun et al. (1998) adds a second pooling layer and an 84-unit layer;
 // with a 28x28 input it has 44,426 parameters.
+// clang-format off
 using ClassicLeNet5 = Net<Input<1, 28, 28>, Conv<6, 5>, MaxPool<2>, Conv<16, 5>, MaxPool<2>,
                           Dense<120>, Dense<84>, Dense<10>>;
+// clang-format on
 static_assert(ClassicLeNet5::param_count == 44'426);
 
 int main() {

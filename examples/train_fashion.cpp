@@ -4,13 +4,12 @@
 //   train_fashion --help             every hyper-parameter
 #include <chrono>
 #include <cstdio>
-#include <exception>
-#include <ratio>
-
 #include <ctnn/ctnn.hpp>
 #include <ctnn/io/data_path.hpp>
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/train/trainer.hpp>
+#include <exception>
+#include <ratio>
 
 #include "training_cli.hpp"
 
@@ -18,11 +17,13 @@ using namespace ctnn;
 
 // A small net: two convolution blocks (32 and 64 filters, same padding, batch-normalized) that
 // halve the image twice, 28 -> 14 -> 7, then 128 units with dropout and 10 logits.
+// clang-format off
 using FashionNet = Net<Input<1, 28, 28>,
                        Conv<32, 3, 1, same>, BatchNorm<>, ReLU, MaxPool<2>,
                        Conv<64, 3, 1, same>, BatchNorm<>, ReLU, MaxPool<2>,
                        Dense<128>, Dropout<std::ratio<1, 4>>,
                        Dense<10>>;
+// clang-format on
 
 constexpr std::size_t batch_capacity = 256;
 
@@ -40,9 +41,9 @@ int main(int argc, char** argv) try {
   const auto output = examples::prepare(cli);
 
   FashionNet::summary();
-  const auto data = examples::split_data(load_fashion_mnist(Split::train, examples::data_root(cli)),
-                                         load_fashion_mnist(Split::test, examples::data_root(cli)), cli.validation,
-                                         cli.trainer.seed);
+  const auto data =
+      examples::split_data(load_fashion_mnist(Split::train, examples::data_root(cli)),
+                           load_fashion_mnist(Split::test, examples::data_root(cli)), cli.validation, cli.trainer.seed);
 
   FashionNet net(cli.trainer.seed);
   Workspace<FashionNet, batch_capacity> workspace;
@@ -53,7 +54,8 @@ int main(int argc, char** argv) try {
   const Evaluation result = evaluate(net, workspace, data.test, data.normalization);
   const std::vector<std::string> classes{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                          "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-  save_model(net, output / "model.safetensors", {.normalization = data.normalization, .class_names = classes, .extra = {}});
+  save_model(net, output / "model.safetensors",
+             {.normalization = data.normalization, .class_names = classes, .extra = {}});
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   examples::report_results<FashionNet>(output, "train_fashion", report, result, wall);
 } catch (const std::exception& error) {

@@ -4,13 +4,12 @@
 //   train_mnist_best --help          every hyper-parameter
 #include <chrono>
 #include <cstdio>
-#include <exception>
-#include <ratio>
-
 #include <ctnn/ctnn.hpp>
 #include <ctnn/io/data_path.hpp>
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/train/trainer.hpp>
+#include <exception>
+#include <ratio>
 
 #include "training_cli.hpp"
 
@@ -20,6 +19,7 @@ using namespace ctnn;
 // (64 filters) -> 8x8 -> pool -> 4x4 -> 256 units -> 10 logits. Each convolution is linear,
 // normalized over the batch, then rectified (Ioffe & Szegedy 2015); dropout (Srivastava et al.
 // 2014) regularizes the dense layer.
+// clang-format off
 using BestNet = Net<Input<1, 28, 28>,
                     Conv<32, 3>, BatchNorm<>, ReLU,
                     Conv<32, 3>, BatchNorm<>, ReLU, MaxPool<2>,
@@ -27,6 +27,7 @@ using BestNet = Net<Input<1, 28, 28>,
                     Conv<64, 3>, BatchNorm<>, ReLU, MaxPool<2>,
                     Dense<256>, BatchNorm<>, ReLU, Dropout<std::ratio<2, 5>>,
                     Dense<10>>;
+// clang-format on
 
 constexpr std::size_t batch_capacity = 256;
 
@@ -38,16 +39,17 @@ int main(int argc, char** argv) try {
   cli.trainer.batch_size = 128;
   cli.trainer.schedule.learning_rate = 0.1f;
   cli.trainer.label_smoothing = 0.1f;
-  cli.trainer.augmentation.affine = {.max_rotation_degrees = 10, .max_scale_change = 0.1f, .max_translation_pixels = 2,
-                                     .max_shear_degrees = 8};
+  cli.trainer.augmentation.affine = {
+      .max_rotation_degrees = 10, .max_scale_change = 0.1f, .max_translation_pixels = 2, .max_shear_degrees = 8};
   CLI::App app("Train the strongest ctnn MNIST network (batch norm, dropout, augmentation) and evaluate it.");
   examples::add_training_options(app, cli);
   CLI11_PARSE(app, argc, argv);
   const auto output = examples::prepare(cli);
 
   BestNet::summary();
-  const auto data = examples::split_data(load_mnist(Split::train, examples::data_root(cli)),
-                                         load_mnist(Split::test, examples::data_root(cli)), cli.validation, cli.trainer.seed);
+  const auto data =
+      examples::split_data(load_mnist(Split::train, examples::data_root(cli)),
+                           load_mnist(Split::test, examples::data_root(cli)), cli.validation, cli.trainer.seed);
 
   BestNet net(cli.trainer.seed);
   Workspace<BestNet, batch_capacity> workspace;
@@ -56,7 +58,8 @@ int main(int argc, char** argv) try {
   });
 
   const Evaluation result = evaluate(net, workspace, data.test, data.normalization);
-  save_model(net, output / "model.safetensors", {.normalization = data.normalization, .class_names = examples::digit_names, .extra = {}});
+  save_model(net, output / "model.safetensors",
+             {.normalization = data.normalization, .class_names = examples::digit_names, .extra = {}});
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   examples::report_results<BestNet>(output, "train_mnist_best", report, result, wall);
 } catch (const std::exception& error) {

@@ -2,9 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <numbers>
-
 #include <ctnn/train/schedule.hpp>
+#include <numbers>
 
 using ctnn::Schedule;
 

@@ -4,24 +4,23 @@
 
 #include <cmath>
 #include <cstring>
+#include <ctnn/ctnn.hpp>
+#include <ctnn/train/trainer.hpp>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <ratio>
 #include <sstream>
 #include <string>
-
-#include <nlohmann/json.hpp>
-
-#include <ctnn/ctnn.hpp>
-#include <ctnn/train/trainer.hpp>
 
 using namespace ctnn;
 
 namespace {
 
 // Stochastic and stateful layers on purpose: dropout masks and batch statistics must replay too.
-using SmallNet = Net<Input<1, 8, 8>, Conv<4, 3>, BatchNorm<>, ReLU, MaxPool<2>, Dense<16>, Dropout<std::ratio<1, 4>>, Dense<4>>;
+using SmallNet =
+    Net<Input<1, 8, 8>, Conv<4, 3>, BatchNorm<>, ReLU, MaxPool<2>, Dense<16>, Dropout<std::ratio<1, 4>>, Dense<4>>;
 using OtherNet = Net<Input<1, 8, 8>, Dense<8>, Dense<4>>;
 
 // Four classes: a bright bar in one of four places, plus noise.
@@ -64,13 +63,18 @@ template <class NetType>
 bool same_weights(NetType& a, NetType& b) {
   bool same = true;
   std::size_t index = 0;
-  for_each_tensor([&](auto& tensor) {
-    std::size_t other_index = 0;
-    for_each_tensor([&](auto& other) {
-      if (other_index++ == index && std::memcmp(tensor.data(), other.data(), sizeof(float) * tensor.size) != 0) same = false;
-    }, b.parameters());
-    ++index;
-  }, a.parameters());
+  for_each_tensor(
+      [&](auto& tensor) {
+        std::size_t other_index = 0;
+        for_each_tensor(
+            [&](auto& other) {
+              if (other_index++ == index && std::memcmp(tensor.data(), other.data(), sizeof(float) * tensor.size) != 0)
+                same = false;
+            },
+            b.parameters());
+        ++index;
+      },
+      a.parameters());
   return same;
 }
 
@@ -90,7 +94,8 @@ TEST_CASE("a resumed run ends with the same weights as an uninterrupted one, bit
   SmallNet straight(3);
   Workspace<SmallNet, 16> ws;
   Adam straight_optimizer(straight, {.learning_rate = 0.01f});
-  const TrainReport full = Trainer(straight, straight_optimizer, ws, options_for(straight_folder.path)).run(train, validation, normalization);
+  const TrainReport full = Trainer(straight, straight_optimizer, ws, options_for(straight_folder.path))
+                               .run(train, validation, normalization);
   REQUIRE(full.history.size() == 3);
 
   {  // the first run "crashes" after one epoch
@@ -174,7 +179,8 @@ TEST_CASE("the CSV and JSON logs hold one row per epoch") {
   Workspace<SmallNet, 16> ws;
   Sgd optimizer(net);
   const TrainerOptions options = options_for(folder.path);
-  const TrainReport report = Trainer(net, optimizer, ws, options).run(train, validation, compute_normalization(train.images));
+  const TrainReport report =
+      Trainer(net, optimizer, ws, options).run(train, validation, compute_normalization(train.images));
 
   std::ifstream csv(options.log_csv);
   std::string line;

@@ -5,15 +5,14 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <ctnn/core/random.hpp>
+#include <ctnn/core/shape.hpp>
+#include <ctnn/core/tensor.hpp>
 #include <span>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
-
-#include <ctnn/core/random.hpp>
-#include <ctnn/core/shape.hpp>
-#include <ctnn/core/tensor.hpp>
 
 namespace ctnn {
 
@@ -32,9 +31,8 @@ namespace ctnn {
 //                            optimizer walks the parameters of a layer, its gradient and its
 //                            optimizer state in parallel through it.
 template <class L>
-concept Layer = requires(const L& layer, L& mutable_layer, L& grad, Rng& rng,
-                         const tensor_of<typename L::in_shape>& x, tensor_of<typename L::out_shape>& y,
-                         tensor_of<typename L::in_shape>* dx) {
+concept Layer = requires(const L& layer, L& mutable_layer, L& grad, Rng& rng, const tensor_of<typename L::in_shape>& x,
+                         tensor_of<typename L::out_shape>& y, tensor_of<typename L::in_shape>* dx) {
   typename L::in_shape;
   typename L::out_shape;
   { L::param_count } -> std::convertible_to<std::size_t>;
@@ -50,9 +48,9 @@ concept Layer = requires(const L& layer, L& mutable_layer, L& grad, Rng& rng,
 // the Net derives from (step, layer, image), so backward can replay it and threads cannot
 // change it (Dropout).
 template <class L>
-concept StochasticLayer = Layer<L> && requires(const L& layer, L& grad, const tensor_of<typename L::in_shape>& x,
-                                               tensor_of<typename L::out_shape>& y, tensor_of<typename L::in_shape>* dx,
-                                               std::uint64_t seed) {
+concept StochasticLayer = Layer<L> &&
+    requires(const L& layer, L& grad, const tensor_of<typename L::in_shape>& x, tensor_of<typename L::out_shape>& y,
+             tensor_of<typename L::in_shape>* dx, std::uint64_t seed) {
   layer.forward_train(x, y, seed);
   layer.backward_train(x, y, y, dx, grad, seed);
 };
@@ -60,9 +58,9 @@ concept StochasticLayer = Layer<L> && requires(const L& layer, L& grad, const te
 // Optional: a layer whose training pass couples the images of a mini-batch (BatchNorm). The Net
 // hands it the whole batch; forward_batch may update running statistics.
 template <class L>
-concept BatchLayer = Layer<L> && requires(L& layer, L& grad, std::span<const tensor_of<typename L::in_shape>> xs,
-                                          std::span<tensor_of<typename L::out_shape>> ys,
-                                          std::span<tensor_of<typename L::in_shape>> dxs) {
+concept BatchLayer = Layer<L> &&
+    requires(L& layer, L& grad, std::span<const tensor_of<typename L::in_shape>> xs,
+             std::span<tensor_of<typename L::out_shape>> ys, std::span<tensor_of<typename L::in_shape>> dxs) {
   layer.forward_batch(xs, ys);
   layer.backward_batch(xs, std::span<const tensor_of<typename L::out_shape>>(ys), ys, dxs, grad);
 };
@@ -70,25 +68,26 @@ concept BatchLayer = Layer<L> && requires(L& layer, L& grad, std::span<const ten
 // Optional: a layer that runs faster over a chunk of images than one by one (Dense reuses each
 // weight row across them). Same contract as forward and backward, for each image of the chunk.
 template <class L>
-concept ChunkLayer = Layer<L> && requires(const L& layer, L& grad, std::span<const tensor_of<typename L::in_shape>> xs,
-                                          std::span<tensor_of<typename L::out_shape>> ys,
-                                          std::span<tensor_of<typename L::in_shape>> dxs) {
+concept ChunkLayer = Layer<L> &&
+    requires(const L& layer, L& grad, std::span<const tensor_of<typename L::in_shape>> xs,
+             std::span<tensor_of<typename L::out_shape>> ys, std::span<tensor_of<typename L::in_shape>> dxs) {
   layer.forward_chunk(xs, ys);
   layer.backward_chunk(xs, std::span<const tensor_of<typename L::out_shape>>(ys), ys, dxs, grad);
 };
 
 // Optional: tensors saved with the model that training does not optimize (running statistics).
 template <class L>
-concept StatefulLayer = Layer<L> && requires(L& layer) { layer.state(); };
+concept StatefulLayer = Layer<L> && requires(L& layer) {
+  layer.state();
+};
 
 namespace detail {
 template <class F, class... ParameterTuples>
 void for_each_in_layer(F& f, ParameterTuples&&... parameters) {
   using First = std::decay_t<std::tuple_element_t<0, std::tuple<ParameterTuples...>>>;
   const auto visit = [&](auto index) { f(std::get<decltype(index)::value>(parameters)...); };
-  [&]<std::size_t... J>(std::index_sequence<J...>) {
-    (visit(std::integral_constant<std::size_t, J>{}), ...);
-  }(std::make_index_sequence<std::tuple_size_v<First>>{});
+  [&]<std::size_t... J>(std::index_sequence<J...>) { (visit(std::integral_constant<std::size_t, J>{}), ...); }
+  (std::make_index_sequence<std::tuple_size_v<First>>{});
 }
 
 }  // namespace detail
@@ -102,9 +101,8 @@ void for_each_parameter(F&& f, Layers& first, More&... more) {
     constexpr std::size_t I = decltype(index)::value;
     detail::for_each_in_layer(f, std::get<I>(first).parameters(), std::get<I>(more).parameters()...);
   };
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    (visit(std::integral_constant<std::size_t, I>{}), ...);
-  }(std::make_index_sequence<std::tuple_size_v<std::remove_const_t<Layers>>>{});
+  [&]<std::size_t... I>(std::index_sequence<I...>) { (visit(std::integral_constant<std::size_t, I>{}), ...); }
+  (std::make_index_sequence<std::tuple_size_v<std::remove_const_t<Layers>>>{});
 }
 
 // Like for_each_parameter, for every tensor a saved model holds: parameters, then state
@@ -119,7 +117,8 @@ void for_each_tensor(F&& f, Layers& layers) {
             detail::for_each_in_layer(f, layer.state());
         }(std::get<I>(layers)),
         ...);
-  }(std::make_index_sequence<std::tuple_size_v<std::remove_const_t<Layers>>>{});
+  }
+  (std::make_index_sequence<std::tuple_size_v<std::remove_const_t<Layers>>>{});
 }
 
 // Whether a pass trains (batch statistics, dropout) or infers.

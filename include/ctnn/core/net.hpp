@@ -20,8 +20,23 @@
 #pragma once
 
 #include <algorithm>
+#include <boost/hana/append.hpp>
+#include <boost/hana/first.hpp>
+#include <boost/hana/fold_left.hpp>
+#include <boost/hana/pair.hpp>
+#include <boost/hana/second.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/type.hpp>
+#include <boost/hana/unpack.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <ctnn/core/layer.hpp>
+#include <ctnn/core/random.hpp>
+#include <ctnn/core/shape.hpp>
+#include <ctnn/core/tensor.hpp>
+#include <ctnn/core/workspace.hpp>
+#include <ctnn/layers/activation.hpp>
+#include <ctnn/layers/softmax_cross_entropy.hpp>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -32,23 +47,6 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
-
-#include <boost/hana/append.hpp>
-#include <boost/hana/first.hpp>
-#include <boost/hana/fold_left.hpp>
-#include <boost/hana/pair.hpp>
-#include <boost/hana/second.hpp>
-#include <boost/hana/tuple.hpp>
-#include <boost/hana/type.hpp>
-#include <boost/hana/unpack.hpp>
-
-#include <ctnn/core/layer.hpp>
-#include <ctnn/core/random.hpp>
-#include <ctnn/core/shape.hpp>
-#include <ctnn/core/tensor.hpp>
-#include <ctnn/core/workspace.hpp>
-#include <ctnn/layers/activation.hpp>
-#include <ctnn/layers/softmax_cross_entropy.hpp>
 
 namespace ctnn {
 
@@ -68,9 +66,14 @@ struct prepend<T, type_list<Ts...>> {
 };
 
 template <class Spec>
-concept AutoActivated = requires { typename Spec::activation; } && std::is_same_v<typename Spec::activation, Auto>;
+concept AutoActivated = requires {
+  typename Spec::activation;
+}
+&&std::is_same_v<typename Spec::activation, Auto>;
 template <class Spec>
-concept NormalizationSpec = requires { requires Spec::is_normalization; };
+concept NormalizationSpec = requires {
+  requires Spec::is_normalization;
+};
 
 // The activation rule of the header comment, one case per specialization.
 template <class... Specs>
@@ -95,12 +98,13 @@ struct resolve<Spec, Next, Rest...> {
 };
 template <AutoActivated Spec, NormalizationSpec Next, class... Rest>
 struct resolve<Spec, Next, Rest...> {
-  using type = typename prepend<typename Spec::template with_activation<Identity>, typename resolve<Next, Rest...>::type>::type;
+  using type =
+      typename prepend<typename Spec::template with_activation<Identity>, typename resolve<Next, Rest...>::type>::type;
 };
 template <AutoActivated Spec, class Next, class... Rest>
-  requires(!ActivationSpec<Next> && !NormalizationSpec<Next>)
-struct resolve<Spec, Next, Rest...> {
-  using type = typename prepend<typename Spec::template with_activation<ReLU>, typename resolve<Next, Rest...>::type>::type;
+requires(!ActivationSpec<Next> && !NormalizationSpec<Next>) struct resolve<Spec, Next, Rest...> {
+  using type =
+      typename prepend<typename Spec::template with_activation<ReLU>, typename resolve<Next, Rest...>::type>::type;
 };
 
 // Threads the input shape through the resolved specs: the fold's state is the pair
@@ -183,10 +187,12 @@ class Net<Input<Channels, Height, Width>, Specs...> {
 
   static constexpr std::size_t param_count = []<std::size_t... I>(std::index_sequence<I...>) {
     return (std::size_t{0} + ... + layer_type<I>::param_count);
-  }(std::make_index_sequence<layer_count>{});
+  }
+  (std::make_index_sequence<layer_count>{});
   static constexpr std::size_t flops = []<std::size_t... I>(std::index_sequence<I...>) {
     return (std::size_t{0} + ... + layer_type<I>::flops);
-  }(std::make_index_sequence<layer_count>{});
+  }
+  (std::make_index_sequence<layer_count>{});
 
   Net() : parameters_(std::make_unique<layers>()), inference_(std::make_unique<Inference>()) {}
   explicit Net(std::uint64_t seed) : Net() { init(seed); }
@@ -224,7 +230,8 @@ class Net<Input<Channels, Height, Width>, Specs...> {
   const tensor_of<out_shape>& forward(const tensor_of<in_shape>& x, Inference& buffers) const noexcept {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((std::get<I>(*parameters_).forward(input_of<I>(x, buffers), std::get<I>(buffers))), ...);
-    }(std::make_index_sequence<layer_count>{});
+    }
+    (std::make_index_sequence<layer_count>{});
     return input_of<layer_count>(x, buffers);
   }
 
@@ -240,15 +247,15 @@ class Net<Input<Channels, Height, Width>, Specs...> {
   template <std::size_t Batch>
   float forward(Workspace<Net, Batch>& ws, Mode mode = Mode::eval) {
     if (ws.count > Batch)
-      throw std::out_of_range("Workspace: count " + std::to_string(ws.count) + " exceeds the batch size " + std::to_string(Batch));
+      throw std::out_of_range("Workspace: count " + std::to_string(ws.count) + " exceeds the batch size " +
+                              std::to_string(Batch));
     for (std::size_t b = 0; b < ws.count; ++b)
       if (ws.labels[b] >= classes)
         throw std::out_of_range("Workspace: label " + std::to_string(ws.labels[b]) + " of image " + std::to_string(b) +
                                 " is not a class of this network (0.." + std::to_string(classes - 1) + ")");
     ws.mode_ = mode;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (forward_layer<I>(ws, mode), ...);
-    }(std::make_index_sequence<layer_count>{});
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_layer<I>(ws, mode), ...); }
+    (std::make_index_sequence<layer_count>{});
     const std::size_t count = ws.count;
     const auto& logits = ws.template activations<layer_count>();
 #pragma omp parallel for schedule(static)
@@ -276,17 +283,18 @@ class Net<Input<Channels, Height, Width>, Specs...> {
   // "Input<1, 28, 28> | Conv<6, 5> + ReLU | ...": the resolved architecture, as saved with a
   // model; architecture_hash() is its 64-bit FNV-1a.
   static std::string signature() {
-    std::string text = "Input<" + std::to_string(Channels) + ", " + std::to_string(Height) + ", " + std::to_string(Width) + ">";
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((text += " | " + layer_type<I>::label()), ...);
-    }(std::make_index_sequence<layer_count>{});
+    std::string text =
+        "Input<" + std::to_string(Channels) + ", " + std::to_string(Height) + ", " + std::to_string(Width) + ">";
+    [&]<std::size_t... I>(std::index_sequence<I...>) { ((text += " | " + layer_type<I>::label()), ...); }
+    (std::make_index_sequence<layer_count>{});
     return text;
   }
   static std::uint64_t architecture_hash() { return detail::fnv1a(signature()); }
 
   // A per-layer table like Keras' model.summary(): layer, output shape, parameters, FLOPs.
   static void summary(std::ostream& out = std::cout) {
-    const auto row = [&out](const std::string& name, const std::string& shape, std::size_t params, std::size_t layer_flops) {
+    const auto row = [&out](const std::string& name, const std::string& shape, std::size_t params,
+                            std::size_t layer_flops) {
       out << std::left << std::setw(28) << name << std::setw(16) << shape << std::right << std::setw(12) << params
           << std::setw(14) << layer_flops << '\n';
     };
@@ -295,8 +303,10 @@ class Net<Input<Channels, Height, Width>, Specs...> {
         << std::string(70, '-') << '\n';
     row("Input", in_shape::label(), 0, 0);
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (row(layer_type<I>::label(), layer_type<I>::out_shape::label(), layer_type<I>::param_count, layer_type<I>::flops), ...);
-    }(std::make_index_sequence<layer_count>{});
+      (row(layer_type<I>::label(), layer_type<I>::out_shape::label(), layer_type<I>::param_count, layer_type<I>::flops),
+       ...);
+    }
+    (std::make_index_sequence<layer_count>{});
     out << std::string(70, '-') << '\n'
         << "Total parameters: " << param_count << '\n'
         << "Forward FLOPs per image (multiply-add = 2): " << flops << '\n';
@@ -308,15 +318,16 @@ class Net<Input<Channels, Height, Width>, Specs...> {
 
   template <class F>
   void for_each_layer(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (f(std::get<I>(*parameters_), I), ...);
-    }(std::make_index_sequence<layer_count>{});
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::get<I>(*parameters_), I), ...); }
+    (std::make_index_sequence<layer_count>{});
   }
 
   template <std::size_t I>
   static const auto& input_of(const tensor_of<in_shape>& x, const Inference& buffers) noexcept {
-    if constexpr (I == 0) return x;
-    else return std::get<I - 1>(buffers);
+    if constexpr (I == 0)
+      return x;
+    else
+      return std::get<I - 1>(buffers);
   }
 
   static std::uint64_t image_seed(std::uint64_t seed, std::size_t layer, std::size_t image) noexcept {
@@ -332,7 +343,8 @@ class Net<Input<Channels, Height, Width>, Specs...> {
     const std::size_t count = ws.count;
     if constexpr (BatchLayer<L>) {
       if (mode == Mode::train) {
-        layer.forward_batch(std::span<const tensor_of<typename L::in_shape>>(xs.data(), count), std::span(ys.data(), count));
+        layer.forward_batch(std::span<const tensor_of<typename L::in_shape>>(xs.data(), count),
+                            std::span(ys.data(), count));
         return;
       }
     }
@@ -368,9 +380,8 @@ class Net<Input<Channels, Height, Width>, Specs...> {
 #pragma omp parallel for schedule(static)
     for (std::size_t b = 0; b < count; ++b) ws.loss.gradient(logits[b].span(), ws.labels[b], scale, dlogits[b].span());
 
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (backward_layer<layer_count - 1 - I>(ws, input_only), ...);
-    }(std::make_index_sequence<layer_count>{});
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (backward_layer<layer_count - 1 - I>(ws, input_only), ...); }
+    (std::make_index_sequence<layer_count>{});
 
     // grad += chunk 0 + chunk 1 + ..., in chunk order for every element; the chunks are zeroed
     // in the same pass, ready for the next backward.
@@ -386,7 +397,8 @@ class Net<Input<Channels, Height, Width>, Specs...> {
             }
           },
           storage.grad, storage.chunk_grads[Chunk]...);
-    }(std::make_index_sequence<Workspace<Net, Batch>::chunk_count>{});
+    }
+    (std::make_index_sequence<Workspace<Net, Batch>::chunk_count>{});
   }
 
   template <std::size_t I, std::size_t Batch>
@@ -406,10 +418,10 @@ class Net<Input<Channels, Height, Width>, Specs...> {
         // Batch layers accumulate straight into the total (their own sums are ordered); for an
         // input gradient alone, chunk 0 takes the parameter gradient and is discarded.
         auto& grad = input_only ? std::get<I>(storage.chunk_grads[0]) : std::get<I>(storage.grad);
-        layer.backward_batch(std::span<const tensor_of<typename L::in_shape>>(xs.data(), count),
-                             std::span<const tensor_of<typename L::out_shape>>(ys.data(), count),
-                             std::span(dys.data(), count),
-                             want_dx ? std::span(dxs.data(), count) : std::span<tensor_of<typename L::in_shape>>(), grad);
+        layer.backward_batch(
+            std::span<const tensor_of<typename L::in_shape>>(xs.data(), count),
+            std::span<const tensor_of<typename L::out_shape>>(ys.data(), count), std::span(dys.data(), count),
+            want_dx ? std::span(dxs.data(), count) : std::span<tensor_of<typename L::in_shape>>(), grad);
         return;
       }
     }
@@ -421,11 +433,11 @@ class Net<Input<Channels, Height, Width>, Specs...> {
       const std::size_t first = chunk * count / chunks, last = (chunk + 1) * count / chunks;
       if (first == last) continue;
       if constexpr (ChunkLayer<L>) {
-        layer.backward_chunk(std::span<const tensor_of<typename L::in_shape>>(xs.data() + first, last - first),
-                             std::span<const tensor_of<typename L::out_shape>>(ys.data() + first, last - first),
-                             std::span(dys.data() + first, last - first),
-                             want_dx ? std::span(dxs.data() + first, last - first) : std::span<tensor_of<typename L::in_shape>>(),
-                             grad);
+        layer.backward_chunk(
+            std::span<const tensor_of<typename L::in_shape>>(xs.data() + first, last - first),
+            std::span<const tensor_of<typename L::out_shape>>(ys.data() + first, last - first),
+            std::span(dys.data() + first, last - first),
+            want_dx ? std::span(dxs.data() + first, last - first) : std::span<tensor_of<typename L::in_shape>>(), grad);
         continue;
       }
       for (std::size_t b = first; b < last; ++b) {

@@ -30,13 +30,11 @@ struct Tensor {
 
   // Row-major element access: t(f, c, i, j) for a Tensor<F, C, K, K>.
   template <class... Index>
-    requires(sizeof...(Index) == rank)
-  float& operator()(Index... index) noexcept {
+  requires(sizeof...(Index) == rank) float& operator()(Index... index) noexcept {
     return values[offset(static_cast<std::size_t>(index)...)];
   }
   template <class... Index>
-    requires(sizeof...(Index) == rank)
-  float operator()(Index... index) const noexcept {
+  requires(sizeof...(Index) == rank) float operator()(Index... index) const noexcept {
     return values[offset(static_cast<std::size_t>(index)...)];
   }
 

@@ -7,12 +7,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <tuple>
-
 #include <ctnn/core/layer.hpp>
 #include <ctnn/core/tensor.hpp>
 #include <ctnn/layers/softmax_cross_entropy.hpp>
+#include <memory>
+#include <tuple>
 
 namespace ctnn {
 
@@ -21,7 +20,8 @@ template <class In, class Layers, std::size_t Batch>
 struct batch_buffers;
 template <class In, class... Layers, std::size_t Batch>
 struct batch_buffers<In, std::tuple<Layers...>, Batch> {
-  using type = std::tuple<std::array<tensor_of<In>, Batch>, std::array<tensor_of<typename Layers::out_shape>, Batch>...>;
+  using type =
+      std::tuple<std::array<tensor_of<In>, Batch>, std::array<tensor_of<typename Layers::out_shape>, Batch>...>;
 };
 }  // namespace detail
 
@@ -37,11 +37,11 @@ class Workspace {
   // Gradient chunks: fixed, so the summation order depends on neither thread count nor timing.
   static constexpr std::size_t chunk_count = Batch < 8 ? Batch : 8;
 
-  std::size_t count = Batch;                 // images in use, at most Batch (a last, short batch)
-  std::array<std::size_t, Batch> labels{};   // class of each image
-  std::array<float, Batch> losses{};         // per-image loss of the last forward
-  SoftmaxCrossEntropy loss{};                // the loss and its label smoothing
-  std::uint64_t seed = 0;                    // randomness of training-mode layers (Dropout)
+  std::size_t count = Batch;                // images in use, at most Batch (a last, short batch)
+  std::array<std::size_t, Batch> labels{};  // class of each image
+  std::array<float, Batch> losses{};        // per-image loss of the last forward
+  SoftmaxCrossEntropy loss{};               // the loss and its label smoothing
+  std::uint64_t seed = 0;                   // randomness of training-mode layers (Dropout)
 
   Workspace() : storage_(std::make_unique<Storage>()) {}
 
@@ -50,7 +50,9 @@ class Workspace {
   const tensor_of<out_shape>& output(std::size_t b) const noexcept {
     return std::get<std::tuple_size_v<layers>>(storage_->values)[b];
   }
-  const tensor_of<in_shape>& input_gradient(std::size_t b) const noexcept { return std::get<0>(storage_->gradients)[b]; }
+  const tensor_of<in_shape>& input_gradient(std::size_t b) const noexcept {
+    return std::get<0>(storage_->gradients)[b];
+  }
 
   // The batch of activations at boundary I (0 is the input, I + 1 the output of layer I) and the
   // gradient of the loss with respect to them.

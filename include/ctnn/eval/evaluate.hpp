@@ -5,23 +5,22 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <ctnn/core/net.hpp>
+#include <ctnn/data/preprocess.hpp>
+#include <ctnn/io/dataset.hpp>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <ctnn/core/net.hpp>
-#include <ctnn/data/preprocess.hpp>
-#include <ctnn/io/dataset.hpp>
-
 namespace ctnn {
 
 struct Evaluation {
   float loss = 0;
-  float accuracy = 0;                       // fraction in [0, 1]
+  float accuracy = 0;  // fraction in [0, 1]
   std::size_t classes = 0;
-  std::vector<std::uint8_t> predictions;    // arg-max class of each image
-  std::vector<float> probabilities;         // size() * classes softmax outputs
+  std::vector<std::uint8_t> predictions;  // arg-max class of each image
+  std::vector<float> probabilities;       // size() * classes softmax outputs
 };
 
 // Throws std::invalid_argument unless the data set's images have the net's input shape.
@@ -29,11 +28,10 @@ template <class NetType>
 void check_input_shape(const Dataset& dataset) {
   using In = typename NetType::in_shape;
   if (dataset.channels != In::channels || dataset.height != In::height || dataset.width != In::width)
-    throw std::invalid_argument(dataset.name + ": images are " + std::to_string(dataset.channels) + "x" +
-                                std::to_string(dataset.height) + "x" + std::to_string(dataset.width) +
-                                " but the network reads " + std::to_string(In::channels) + "x" +
-                                std::to_string(In::height) + "x" + std::to_string(In::width) +
-                                " (resize them with ctnn::resize_bilinear)");
+    throw std::invalid_argument(
+        dataset.name + ": images are " + std::to_string(dataset.channels) + "x" + std::to_string(dataset.height) + "x" +
+        std::to_string(dataset.width) + " but the network reads " + std::to_string(In::channels) + "x" +
+        std::to_string(In::height) + "x" + std::to_string(In::width) + " (resize them with ctnn::resize_bilinear)");
 }
 
 // Puts labels.size() images (back to back in `pixels`) and their labels into the workspace,
@@ -71,7 +69,8 @@ Evaluation evaluate(NetType& net, WorkspaceType& ws, const Dataset& dataset, Nor
       const auto& logits = ws.output(b);
       float* probabilities = result.probabilities.data() + (first + b) * classes;
       SoftmaxCrossEntropy::probabilities(logits.span(), std::span(probabilities, classes));
-      const auto best = static_cast<std::uint8_t>(std::max_element(logits.data(), logits.data() + classes) - logits.data());
+      const auto best =
+          static_cast<std::uint8_t>(std::max_element(logits.data(), logits.data() + classes) - logits.data());
       result.predictions[first + b] = best;
       correct += best == dataset.labels[first + b];
     }

@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <cstddef>
-
 #include <xsimd/xsimd.hpp>
 
 namespace ctnn::kernels {
@@ -39,7 +38,8 @@ inline void relu_backward_reference(std::size_t n, const float* y, const float* 
 template <class Arch = xsimd::default_arch>
 void relu_backward(std::size_t n, const float* y, const float* dy, float* dx) noexcept {
   using batch = xsimd::batch<float, Arch>;
-  detail::elementwise<Arch>(n, y, dy, dx, [](batch out, batch grad) { return xsimd::select(out > batch(0.0f), grad, batch(0.0f)); });
+  detail::elementwise<Arch>(n, y, dy, dx,
+                            [](batch out, batch grad) { return xsimd::select(out > batch(0.0f), grad, batch(0.0f)); });
 }
 
 inline void leaky_relu_forward_reference(std::size_t n, float slope, const float* x, float* y) noexcept {
@@ -48,16 +48,19 @@ inline void leaky_relu_forward_reference(std::size_t n, float slope, const float
 template <class Arch = xsimd::default_arch>
 void leaky_relu_forward(std::size_t n, float slope, const float* x, float* y) noexcept {
   using batch = xsimd::batch<float, Arch>;
-  detail::elementwise<Arch>(n, x, x, y, [slope](batch v, batch) { return xsimd::select(v < batch(0.0f), v * batch(slope), v); });
+  detail::elementwise<Arch>(n, x, x, y,
+                            [slope](batch v, batch) { return xsimd::select(v < batch(0.0f), v * batch(slope), v); });
 }
-inline void leaky_relu_backward_reference(std::size_t n, float slope, const float* y, const float* dy, float* dx) noexcept {
+inline void leaky_relu_backward_reference(std::size_t n, float slope, const float* y, const float* dy,
+                                          float* dx) noexcept {
   for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : slope * dy[i];
 }
 template <class Arch = xsimd::default_arch>
 void leaky_relu_backward(std::size_t n, float slope, const float* y, const float* dy, float* dx) noexcept {
   using batch = xsimd::batch<float, Arch>;
-  detail::elementwise<Arch>(n, y, dy, dx,
-                            [slope](batch out, batch grad) { return xsimd::select(out > batch(0.0f), grad, grad * batch(slope)); });
+  detail::elementwise<Arch>(n, y, dy, dx, [slope](batch out, batch grad) {
+    return xsimd::select(out > batch(0.0f), grad, grad * batch(slope));
+  });
 }
 
 inline void tanh_forward_reference(std::size_t n, const float* x, float* y) noexcept {
@@ -74,7 +77,8 @@ inline void tanh_backward_reference(std::size_t n, const float* y, const float* 
 template <class Arch = xsimd::default_arch>
 void tanh_backward(std::size_t n, const float* y, const float* dy, float* dx) noexcept {
   using batch = xsimd::batch<float, Arch>;
-  detail::elementwise<Arch>(n, y, dy, dx, [](batch out, batch grad) { return grad * xsimd::fnma(out, out, batch(1.0f)); });
+  detail::elementwise<Arch>(n, y, dy, dx,
+                            [](batch out, batch grad) { return grad * xsimd::fnma(out, out, batch(1.0f)); });
 }
 
 inline void sigmoid_forward_reference(std::size_t n, const float* x, float* y) noexcept {

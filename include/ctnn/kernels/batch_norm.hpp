@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstddef>
-
 #include <xsimd/xsimd.hpp>
 
 namespace ctnn::kernels {

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-
 #include <ctnn/kernels/gemm.hpp>
 #include <ctnn/kernels/vector.hpp>
 
@@ -58,9 +57,12 @@ inline void conv2d_forward_reference(const Conv2dGeometry& g, const float* x, co
         for (std::size_t c = 0; c < g.channels; ++c)
           for (std::size_t i = 0; i < k; ++i)
             for (std::size_t j = 0; j < k; ++j) {
-              const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(oh * g.stride + i) - static_cast<std::ptrdiff_t>(g.padding);
-              const std::ptrdiff_t col = static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
-              if (row < 0 || col < 0 || row >= static_cast<std::ptrdiff_t>(g.height) || col >= static_cast<std::ptrdiff_t>(g.width))
+              const std::ptrdiff_t row =
+                  static_cast<std::ptrdiff_t>(oh * g.stride + i) - static_cast<std::ptrdiff_t>(g.padding);
+              const std::ptrdiff_t col =
+                  static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
+              if (row < 0 || col < 0 || row >= static_cast<std::ptrdiff_t>(g.height) ||
+                  col >= static_cast<std::ptrdiff_t>(g.width))
                 continue;
               total += w[((f * g.channels + c) * k + i) * k + j] * x[(c * g.height + row) * g.width + col];
             }
@@ -107,7 +109,8 @@ inline void im2row(const Conv2dGeometry& g, const float* x, float* rows) noexcep
           }
           const float* x_row = x + (c * g.height + static_cast<std::size_t>(input)) * g.width;
           for (std::size_t j = 0; j < k; ++j) {
-            const std::ptrdiff_t column = static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
+            const std::ptrdiff_t column =
+                static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
             out[j] = column >= 0 && column < static_cast<std::ptrdiff_t>(g.width) ? x_row[column] : 0.0f;
           }
         }
@@ -159,9 +162,12 @@ inline void conv2d_backward_data_reference(const Conv2dGeometry& g, const float*
         for (std::size_t c = 0; c < g.channels; ++c)
           for (std::size_t i = 0; i < k; ++i)
             for (std::size_t j = 0; j < k; ++j) {
-              const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(oh * g.stride + i) - static_cast<std::ptrdiff_t>(g.padding);
-              const std::ptrdiff_t col = static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
-              if (row < 0 || col < 0 || row >= static_cast<std::ptrdiff_t>(g.height) || col >= static_cast<std::ptrdiff_t>(g.width))
+              const std::ptrdiff_t row =
+                  static_cast<std::ptrdiff_t>(oh * g.stride + i) - static_cast<std::ptrdiff_t>(g.padding);
+              const std::ptrdiff_t col =
+                  static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
+              if (row < 0 || col < 0 || row >= static_cast<std::ptrdiff_t>(g.height) ||
+                  col >= static_cast<std::ptrdiff_t>(g.width))
                 continue;
               dx[(c * g.height + row) * g.width + col] +=
                   w[((f * g.channels + c) * k + i) * k + j] * dy[(f * out_h + oh) * out_w + ow];
@@ -170,7 +176,8 @@ inline void conv2d_backward_data_reference(const Conv2dGeometry& g, const float*
 
 // dcolumns = W^T dy, then col2im scatters it back onto the image.
 template <class Arch = xsimd::default_arch>
-void conv2d_backward_data(const Conv2dGeometry& g, const float* w, const float* dy, float* dx, float* columns) noexcept {
+void conv2d_backward_data(const Conv2dGeometry& g, const float* w, const float* dy, float* dx,
+                          float* columns) noexcept {
   const std::size_t plane = g.out_plane(), taps = g.taps();
   std::fill_n(columns, taps * plane, 0.0f);
   gemm<Arch>(taps, plane, g.filters, MatrixView{w, 1, taps}, dy, plane, columns, plane);
@@ -190,9 +197,12 @@ inline void conv2d_backward_weights_reference(const Conv2dGeometry& g, const flo
         for (std::size_t c = 0; c < g.channels; ++c)
           for (std::size_t i = 0; i < k; ++i)
             for (std::size_t j = 0; j < k; ++j) {
-              const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(oh * g.stride + i) - static_cast<std::ptrdiff_t>(g.padding);
-              const std::ptrdiff_t col = static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
-              if (row < 0 || col < 0 || row >= static_cast<std::ptrdiff_t>(g.height) || col >= static_cast<std::ptrdiff_t>(g.width))
+              const std::ptrdiff_t row =
+                  static_cast<std::ptrdiff_t>(oh * g.stride + i) - static_cast<std::ptrdiff_t>(g.padding);
+              const std::ptrdiff_t col =
+                  static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
+              if (row < 0 || col < 0 || row >= static_cast<std::ptrdiff_t>(g.height) ||
+                  col >= static_cast<std::ptrdiff_t>(g.width))
                 continue;
               dw[((f * g.channels + c) * k + i) * k + j] += grad * x[(c * g.height + row) * g.width + col];
             }

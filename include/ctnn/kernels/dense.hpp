@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstddef>
-
 #include <ctnn/kernels/gemm.hpp>
 #include <ctnn/kernels/vector.hpp>
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstddef>
-
 #include <xsimd/xsimd.hpp>
 
 namespace ctnn::kernels {
@@ -101,10 +100,14 @@ void gemm(std::size_t m_size, std::size_t n_size, std::size_t k_size, MatrixView
     m += 4;
   }
   switch (m_size - m) {
-    case 3: return detail::gemm_rows<Arch, 3>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
-    case 2: return detail::gemm_rows<Arch, 2>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
-    case 1: return detail::gemm_rows<Arch, 1>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
-    default: return;
+    case 3:
+      return detail::gemm_rows<Arch, 3>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+    case 2:
+      return detail::gemm_rows<Arch, 2>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+    case 1:
+      return detail::gemm_rows<Arch, 1>(n_size, k_size, a, m, b, ldb, c + m * ldc, ldc);
+    default:
+      return;
   }
 }
 

@@ -6,9 +6,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
-
 #include <ctnn/kernels/vector.hpp>
+#include <limits>
 
 namespace ctnn::kernels {
 

@@ -82,7 +82,8 @@ float sum(std::size_t n, const float* x) noexcept {
   using batch = xsimd::batch<float, Arch>;
   batch total_batch(0.0f);
   std::size_t i = 0;
-  for (const std::size_t whole = n - n % batch::size; i < whole; i += batch::size) total_batch += batch::load_unaligned(x + i);
+  for (const std::size_t whole = n - n % batch::size; i < whole; i += batch::size)
+    total_batch += batch::load_unaligned(x + i);
   float total = xsimd::hadd(total_batch);
   for (; i < n; ++i) total += x[i];
   return total;

@@ -6,14 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/activation.hpp>
 #include <ratio>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
-
-#include <ctnn/core/layer.hpp>
-#include <ctnn/kernels/activation.hpp>
 
 namespace ctnn {
 
@@ -103,7 +102,9 @@ struct Sigmoid {
 };
 
 template <class Spec>
-concept ActivationSpec = requires { requires Spec::is_activation; };
+concept ActivationSpec = requires {
+  requires Spec::is_activation;
+};
 
 // A layer's activation once Net has resolved Auto; a layer bound by hand treats Auto as Identity.
 template <class Activation>
@@ -113,8 +114,10 @@ using resolved_activation = std::conditional_t<std::is_same_v<Activation, Auto>,
 template <class Activation>
 std::string activation_suffix() {
   using Resolved = resolved_activation<Activation>;
-  if constexpr (std::is_same_v<Resolved, Identity>) return "";
-  else return " + " + std::string(Resolved::name);
+  if constexpr (std::is_same_v<Resolved, Identity>)
+    return "";
+  else
+    return " + " + std::string(Resolved::name);
 }
 
 // Glorot & Bengio (2010) keep the variance of saturating units; He et al. (2015) double it

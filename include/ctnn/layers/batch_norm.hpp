@@ -8,15 +8,14 @@
 
 #include <cmath>
 #include <cstddef>
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/batch_norm.hpp>
+#include <ctnn/kernels/vector.hpp>
 #include <ratio>
 #include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
-
-#include <ctnn/core/layer.hpp>
-#include <ctnn/kernels/batch_norm.hpp>
-#include <ctnn/kernels/vector.hpp>
 
 namespace ctnn {
 
@@ -98,7 +97,8 @@ struct BatchNorm {
     //   dx = gamma inv_std (dy - dbeta / N - xhat dgamma / N),
     // applied as one pass dx = a dy + b x + c.
     void backward_batch(std::span<const tensor_of<in_shape>> xs, std::span<const tensor_of<out_shape>>,
-                        std::span<tensor_of<out_shape>> dys, std::span<tensor_of<in_shape>> dxs, bind& grad) const noexcept {
+                        std::span<tensor_of<out_shape>> dys, std::span<tensor_of<in_shape>> dxs,
+                        bind& grad) const noexcept {
       const double count = static_cast<double>(xs.size() * plane);
 #pragma omp parallel for schedule(static)
       for (std::size_t c = 0; c < channels; ++c) {
@@ -141,7 +141,8 @@ struct BatchNorm {
     };
     Affine eval_affine(std::size_t c) const noexcept {
       const double inv_std = 1.0 / std::sqrt(running_variance[c] + epsilon);
-      return {static_cast<float>(gamma[c] * inv_std), static_cast<float>(beta[c] - running_mean[c] * gamma[c] * inv_std)};
+      return {static_cast<float>(gamma[c] * inv_std),
+              static_cast<float>(beta[c] - running_mean[c] * gamma[c] * inv_std)};
     }
   };
 };

@@ -5,13 +5,12 @@
 #pragma once
 
 #include <cstddef>
-#include <string>
-#include <string_view>
-#include <tuple>
-
 #include <ctnn/core/layer.hpp>
 #include <ctnn/kernels/conv2d.hpp>
 #include <ctnn/layers/activation.hpp>
+#include <string>
+#include <string_view>
+#include <tuple>
 
 namespace ctnn {
 
@@ -34,8 +33,8 @@ struct Conv {
 
     // Safe even when an assertion above fails, so that it stays the only error.
     static constexpr bool fits = Kernel <= In::height + 2 * padding && Kernel <= In::width + 2 * padding && Stride > 0;
-    static constexpr kernels::Conv2dGeometry geometry{In::channels, In::height, In::width, Filters, Kernel,
-                                                      Stride > 0 ? Stride : 1, padding};
+    static constexpr kernels::Conv2dGeometry geometry{
+        In::channels, In::height, In::width, Filters, Kernel, Stride > 0 ? Stride : 1, padding};
     using in_shape = In;
     using out_shape = Shape<Filters, fits ? geometry.out_height() : 1, fits ? geometry.out_width() : 1>;
     using activation = resolved_activation<Activation>;

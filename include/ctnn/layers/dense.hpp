@@ -4,14 +4,13 @@
 #pragma once
 
 #include <cstddef>
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/dense.hpp>
+#include <ctnn/layers/activation.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
-
-#include <ctnn/core/layer.hpp>
-#include <ctnn/kernels/dense.hpp>
-#include <ctnn/layers/activation.hpp>
 
 namespace ctnn {
 
@@ -61,9 +60,12 @@ struct Dense {
       for (auto& y : ys) activation::apply(out_shape::size, y.data(), y.data());
     }
     void backward_chunk(std::span<const tensor_of<in_shape>> xs, std::span<const tensor_of<out_shape>> ys,
-                        std::span<tensor_of<out_shape>> dys, std::span<tensor_of<in_shape>> dxs, bind& grad) const noexcept {
-      for (std::size_t i = 0; i < xs.size(); ++i) activation::derivative(out_shape::size, ys[i].data(), dys[i].data(), dys[i].data());
-      if (!dxs.empty()) kernels::dense_backward_data(batch(xs.size()), weight.data(), dys.front().data(), dxs.front().data());
+                        std::span<tensor_of<out_shape>> dys, std::span<tensor_of<in_shape>> dxs,
+                        bind& grad) const noexcept {
+      for (std::size_t i = 0; i < xs.size(); ++i)
+        activation::derivative(out_shape::size, ys[i].data(), dys[i].data(), dys[i].data());
+      if (!dxs.empty())
+        kernels::dense_backward_data(batch(xs.size()), weight.data(), dys.front().data(), dxs.front().data());
       kernels::dense_backward_weights(batch(xs.size()), xs.front().data(), dys.front().data(), grad.weight.data(),
                                       grad.bias.data());
     }

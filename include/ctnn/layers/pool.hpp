@@ -4,12 +4,11 @@
 #pragma once
 
 #include <cstddef>
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/pool.hpp>
 #include <string>
 #include <string_view>
 #include <tuple>
-
-#include <ctnn/core/layer.hpp>
-#include <ctnn/kernels/pool.hpp>
 
 namespace ctnn {
 
@@ -18,7 +17,7 @@ namespace detail {
 // does not fit, so that the layer's own assertion stays the only error.
 template <std::size_t Window, std::size_t Stride, class In>
 struct PoolLayer {
-  static constexpr bool fits = Window > 0 && Stride > 0 && Window <= In::height && Window <= In::width;
+  static constexpr bool fits = Window > 0 && Stride > 0 && Window <= In::height&& Window <= In::width;
   static constexpr bool tiles = !fits || ((In::height - Window) % Stride == 0 && (In::width - Window) % Stride == 0);
   static constexpr kernels::PoolGeometry geometry{In::channels, In::height, In::width, fits ? Window : 1,
                                                   Stride > 0 ? Stride : 1};
@@ -27,7 +26,8 @@ struct PoolLayer {
   static constexpr std::size_t param_count = 0;
 
   static std::string label(std::string_view name) {
-    return std::string(name) + "<" + std::to_string(Window) + (Stride != Window ? ", " + std::to_string(Stride) : "") + ">";
+    return std::string(name) + "<" + std::to_string(Window) + (Stride != Window ? ", " + std::to_string(Stride) : "") +
+           ">";
   }
   void init(Rng&) noexcept {}
   std::tuple<> parameters() noexcept { return {}; }

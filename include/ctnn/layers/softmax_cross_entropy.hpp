@@ -31,7 +31,8 @@ struct SoftmaxCrossEntropy {
   }
 
   // dloss/dz_k = softmax(z)_k - target_k, times scale (1 / batch size for a mean loss).
-  void gradient(std::span<const float> logits, std::size_t label, float scale, std::span<float> dlogits) const noexcept {
+  void gradient(std::span<const float> logits, std::size_t label, float scale,
+                std::span<float> dlogits) const noexcept {
     const double lse = log_sum_exp(logits);
     const double smooth = static_cast<double>(label_smoothing) / static_cast<double>(logits.size());
     for (std::size_t k = 0; k < logits.size(); ++k) {

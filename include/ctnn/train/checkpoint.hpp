@@ -5,19 +5,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <ctnn/io/model_file.hpp>
+#include <ctnn/io/safetensors.hpp>
+#include <ctnn/train/training_log.hpp>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include <ctnn/io/model_file.hpp>
-#include <ctnn/io/safetensors.hpp>
-#include <ctnn/train/training_log.hpp>
 
 namespace ctnn {
 
@@ -33,10 +31,12 @@ struct TrainingState {
 namespace detail {
 template <class Optimizer, class F>
 void for_each_optimizer_set(Optimizer& optimizer, F&& f) {
-  std::apply([&](auto&... sets) {
-    std::size_t index = 0;
-    (f("optimizer." + std::to_string(index++), sets), ...);
-  }, optimizer.state());
+  std::apply(
+      [&](auto&... sets) {
+        std::size_t index = 0;
+        (f("optimizer." + std::to_string(index++), sets), ...);
+      },
+      optimizer.state());
 }
 }  // namespace detail
 
@@ -46,7 +46,8 @@ void save_checkpoint(const std::filesystem::path& path, const NetType& net, Opti
   std::vector<TensorToWrite> tensors;
   append_tensors(tensors, "layers", net.parameters());
   append_tensors(tensors, "best", best.parameters());
-  detail::for_each_optimizer_set(optimizer, [&](const std::string& prefix, auto& set) { append_tensors(tensors, prefix, set); });
+  detail::for_each_optimizer_set(optimizer,
+                                 [&](const std::string& prefix, auto& set) { append_tensors(tensors, prefix, set); });
 
   nlohmann::json history = nlohmann::json::array();
   for (const auto& record : state.history) history.push_back(to_json(record));
@@ -72,7 +73,8 @@ TrainingState load_checkpoint(const std::filesystem::path& path, NetType& net, O
   const auto& metadata = file.metadata();
   const auto field = [&](const std::string& key) -> const std::string& {
     const auto found = metadata.find(key);
-    if (found == metadata.end()) throw ModelError(path.string() + ": not a ctnn checkpoint (no '" + key + "' in its metadata)");
+    if (found == metadata.end())
+      throw ModelError(path.string() + ": not a ctnn checkpoint (no '" + key + "' in its metadata)");
     return found->second;
   };
   if (field("format") != "ctnn-checkpoint" || field("format_version") != "1")
@@ -88,7 +90,8 @@ TrainingState load_checkpoint(const std::filesystem::path& path, NetType& net, O
     state.best_metric = nlohmann::json::parse(field("best_metric")).template get<float>();
     state.epochs_without_improvement = std::stoull(field("epochs_without_improvement"));
     state.stopped = field("stopped") == "1";
-    for (const auto& record : nlohmann::json::parse(field("history"))) state.history.push_back(epoch_record_from_json(record));
+    for (const auto& record : nlohmann::json::parse(field("history")))
+      state.history.push_back(epoch_record_from_json(record));
   } catch (const std::exception& error) {
     throw ModelError(path.string() + ": corrupt checkpoint metadata (" + error.what() + ")");
   }
@@ -106,7 +109,8 @@ TrainingState load_checkpoint(const std::filesystem::path& path, NetType& net, O
   best = loaded_best;
   std::size_t index = 0;
   detail::for_each_optimizer_set(optimizer, [&](const std::string&, auto& set) { set = *loaded_sets[index++]; });
-  if constexpr (requires { optimizer.set_step(std::uint64_t{}); }) optimizer.set_step(std::stoull(field("optimizer_step")));
+  if constexpr (requires { optimizer.set_step(std::uint64_t{}); })
+    optimizer.set_step(std::stoull(field("optimizer_step")));
   return state;
 }
 

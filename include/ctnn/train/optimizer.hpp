@@ -7,10 +7,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <ctnn/core/layer.hpp>
 #include <memory>
 #include <tuple>
-
-#include <ctnn/core/layer.hpp>
 
 namespace ctnn {
 
@@ -82,8 +81,10 @@ class AdamUpdate {
         [&](auto& weight, const auto& gradient, auto& m, auto& v) {
           for (std::size_t i = 0; i < weight.size; ++i) {
             float g = gradient[i];
-            if constexpr (DecoupledDecay) weight[i] -= o.learning_rate * o.weight_decay * weight[i];
-            else g += o.weight_decay * weight[i];
+            if constexpr (DecoupledDecay)
+              weight[i] -= o.learning_rate * o.weight_decay * weight[i];
+            else
+              g += o.weight_decay * weight[i];
             m[i] = o.beta1 * m[i] + (1.0f - o.beta1) * g;
             v[i] = o.beta2 * v[i] + (1.0f - o.beta2) * g * g;
             const float m_hat = m[i] / first_correction;

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
-
 #include <ctnn/train/training_log.hpp>
 
 namespace ctnn {
@@ -24,8 +23,8 @@ class Progress {
     const double elapsed = std::chrono::duration<double>(now - epoch_start).count();
     const double rate = elapsed > 0 ? static_cast<double>(images) / elapsed : 0;
     const double remaining = step ? elapsed * static_cast<double>(steps - step) / static_cast<double>(step) : 0;
-    std::fprintf(stderr, "\r\033[Kepoch %zu/%zu  batch %zu/%zu  loss %.4f  acc %.2f%%  %.0f img/s  ETA %.0fs", epoch, epochs,
-                 step, steps, loss, 100.0 * accuracy, rate, remaining);
+    std::fprintf(stderr, "\r\033[Kepoch %zu/%zu  batch %zu/%zu  loss %.4f  acc %.2f%%  %.0f img/s  ETA %.0fs", epoch,
+                 epochs, step, steps, loss, 100.0 * accuracy, rate, remaining);
     std::fflush(stderr);
     drawn_ = true;
   }
@@ -44,9 +43,9 @@ class Progress {
 };
 
 inline void print_epoch(const EpochRecord& record, std::size_t epochs) {
-  std::printf("epoch %3zu/%zu  lr %.5f  train loss %.4f acc %.2f%%  validation loss %.4f acc %.2f%%  %.1fs\n", record.epoch,
-              epochs, record.learning_rate, record.train_loss, 100.0 * record.train_accuracy, record.validation_loss,
-              100.0 * record.validation_accuracy, record.seconds);
+  std::printf("epoch %3zu/%zu  lr %.5f  train loss %.4f acc %.2f%%  validation loss %.4f acc %.2f%%  %.1fs\n",
+              record.epoch, epochs, record.learning_rate, record.train_loss, 100.0 * record.train_accuracy,
+              record.validation_loss, 100.0 * record.validation_accuracy, record.seconds);
   std::fflush(stdout);
 }
 

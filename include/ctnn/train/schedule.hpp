@@ -19,11 +19,11 @@ namespace ctnn {
 struct Schedule {
   enum class Kind { constant, step, cosine, one_cycle };
   Kind kind = Kind::constant;
-  float learning_rate = 0.01f;   // the base (constant, step, cosine) or peak (one_cycle) rate
-  std::size_t step_epochs = 10;  // step: epochs between decays
-  float step_gamma = 0.1f;       // step: factor per decay
-  float minimum_rate = 0.0f;     // cosine: the final rate
-  float warmup_fraction = 0.3f;  // one_cycle: share of training spent rising
+  float learning_rate = 0.01f;    // the base (constant, step, cosine) or peak (one_cycle) rate
+  std::size_t step_epochs = 10;   // step: epochs between decays
+  float step_gamma = 0.1f;        // step: factor per decay
+  float minimum_rate = 0.0f;      // cosine: the final rate
+  float warmup_fraction = 0.3f;   // one_cycle: share of training spent rising
   float initial_divisor = 25.0f;  // one_cycle: start at learning_rate / initial_divisor
   float final_divisor = 1e4f;     // one_cycle: end at learning_rate / final_divisor
 
@@ -47,7 +47,8 @@ struct Schedule {
         return learning_rate;
       case Kind::step:
         return learning_rate *
-               static_cast<float>(std::pow(step_gamma, std::floor(progress / static_cast<double>(step_epochs ? step_epochs : 1))));
+               static_cast<float>(
+                   std::pow(step_gamma, std::floor(progress / static_cast<double>(step_epochs ? step_epochs : 1))));
       case Kind::cosine:
         return static_cast<float>(cosine_between(learning_rate, minimum_rate, t));
       case Kind::one_cycle: {

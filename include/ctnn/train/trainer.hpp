@@ -7,20 +7,13 @@
 // the weights, the optimizer's state, the epoch and the early-stopping record.
 #pragma once
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
-#include <optional>
-#include <span>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-#include <unistd.h>
-
 #include <ctnn/core/net.hpp>
 #include <ctnn/core/workspace.hpp>
 #include <ctnn/data/augment.hpp>
@@ -31,6 +24,12 @@
 #include <ctnn/train/progress.hpp>
 #include <ctnn/train/schedule.hpp>
 #include <ctnn/train/training_log.hpp>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace ctnn {
 
@@ -43,14 +42,14 @@ class TrainingError : public std::runtime_error {
 struct EarlyStopping {
   enum class Monitor { validation_loss, validation_accuracy };
   Monitor monitor = Monitor::validation_accuracy;
-  std::size_t patience = 0;    // epochs without improvement before stopping; 0 never stops early
-  float min_delta = 0.0f;      // smallest change that counts as an improvement
-  bool restore_best = true;    // end with the weights of the best validation epoch
+  std::size_t patience = 0;  // epochs without improvement before stopping; 0 never stops early
+  float min_delta = 0.0f;    // smallest change that counts as an improvement
+  bool restore_best = true;  // end with the weights of the best validation epoch
 };
 
 struct TrainerOptions {
   std::size_t epochs = 10;
-  std::size_t batch_size = 64;      // at most the Workspace capacity
+  std::size_t batch_size = 64;  // at most the Workspace capacity
   Schedule schedule;
   EarlyStopping early_stopping;
   Augmentation augmentation;
@@ -60,15 +59,15 @@ struct TrainerOptions {
   bool resume = false;               // continue from `checkpoint` if it exists
   std::filesystem::path log_csv, log_json;
   bool progress = isatty(fileno(stderr)) != 0;  // a live progress line, only on a terminal
-  std::size_t stop_after_epochs = 0;             // end this run early, as if interrupted (tests)
+  std::size_t stop_after_epochs = 0;            // end this run early, as if interrupted (tests)
 };
 
 struct TrainReport {
   std::vector<EpochRecord> history;
-  std::size_t best_epoch = 0;        // 1-based; 0 before any epoch
+  std::size_t best_epoch = 0;  // 1-based; 0 before any epoch
   bool stopped_early = false;
-  double seconds = 0;                // wall time of this run (not of earlier, resumed runs)
-  double images_per_second = 0;      // training images per second in this run
+  double seconds = 0;            // wall time of this run (not of earlier, resumed runs)
+  double images_per_second = 0;  // training images per second in this run
 };
 
 template <class NetType, class Optimizer, class WorkspaceType>
@@ -122,16 +121,16 @@ class Trainer {
         load_batch(ws_, std::span<const float>(pixels).first(count * image_size),
                    std::span<const std::uint8_t>(labels).first(count), normalization);
 
-        rate = options_.schedule.rate_at(static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps),
-                                         options_.epochs);
+        rate = options_.schedule.rate_at(
+            static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps), options_.epochs);
         optimizer_.options.learning_rate = rate;
         ws_.seed = step_seed;
         const float loss = net_.forward(ws_, Mode::train);
         if (!std::isfinite(loss)) {
           progress.finish();
-          throw TrainingError(std::string("the training loss became ") + (std::isnan(loss) ? "NaN" : "infinite") + " at epoch " + std::to_string(epoch + 1) +
-                              ", step " + std::to_string(step + 1) + " (learning rate " + std::to_string(rate) +
-                              "); training stopped" +
+          throw TrainingError(std::string("the training loss became ") + (std::isnan(loss) ? "NaN" : "infinite") +
+                              " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
+                              " (learning rate " + std::to_string(rate) + "); training stopped" +
                               (options_.checkpoint.empty() || !std::filesystem::exists(options_.checkpoint)
                                    ? std::string(", no checkpoint was written yet")
                                    : ", the last good checkpoint is kept in " + options_.checkpoint.string()));
@@ -144,7 +143,8 @@ class Trainer {
         for (std::size_t b = 0; b < count; ++b) correct += arg_max(ws_.output(b)) == ws_.labels[b];
         seen += count;
         images_this_run += count;
-        progress.update(epoch + 1, options_.epochs, step + 1, steps, static_cast<float>(loss_sum / static_cast<double>(seen)),
+        progress.update(epoch + 1, options_.epochs, step + 1, steps,
+                        static_cast<float>(loss_sum / static_cast<double>(seen)),
                         static_cast<float>(correct) / static_cast<float>(seen), seen, epoch_start);
       }
       const Evaluation validation = evaluate(net_, ws_, validation_set, normalization);

@@ -3,14 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <ctnn/io/atomic_file.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include <ctnn/io/atomic_file.hpp>
 
 namespace ctnn {
 
@@ -49,8 +47,8 @@ inline void write_log_csv(const std::filesystem::path& path, const std::vector<E
   out.precision(9);
   out << "epoch,learning_rate,train_loss,train_accuracy,validation_loss,validation_accuracy,seconds\n";
   for (const auto& r : history)
-    out << r.epoch << ',' << r.learning_rate << ',' << r.train_loss << ',' << r.train_accuracy << ',' << r.validation_loss
-        << ',' << r.validation_accuracy << ',' << r.seconds << '\n';
+    out << r.epoch << ',' << r.learning_rate << ',' << r.train_loss << ',' << r.train_accuracy << ','
+        << r.validation_loss << ',' << r.validation_accuracy << ',' << r.seconds << '\n';
   write_file_atomically(path, out.str());
 }
 
