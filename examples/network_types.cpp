@@ -1,8 +1,9 @@
 // The network is its type. This program spells the design card's LeNet-5 two ways, shows that
 // the compiler resolves both to the same layers, and prints the per-layer summary.
 #include <cstdio>
-#include <ctnn/ctnn.hpp>
 #include <type_traits>
+
+#include <ctnn/ctnn.hpp>
 
 using namespace ctnn;
 

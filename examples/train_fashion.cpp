@@ -4,12 +4,13 @@
 //   train_fashion --help             every hyper-parameter
 #include <chrono>
 #include <cstdio>
+#include <exception>
+#include <ratio>
+
 #include <ctnn/ctnn.hpp>
 #include <ctnn/io/data_path.hpp>
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/train/trainer.hpp>
-#include <exception>
-#include <ratio>
 
 #include "training_cli.hpp"
 

@@ -3,12 +3,13 @@
 //   train_lenet --help               every hyper-parameter
 #include <chrono>
 #include <cstdio>
+#include <exception>
+
 #include <ctnn/ctnn.hpp>
 #include <ctnn/data/preprocess.hpp>
 #include <ctnn/io/data_path.hpp>
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/train/trainer.hpp>
-#include <exception>
 
 #include "training_cli.hpp"
 

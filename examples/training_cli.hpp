@@ -2,13 +2,14 @@
 // The training flow itself stays in each program's main, where a reader can follow it.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #ifdef _OPENMP
 #include <omp.h>

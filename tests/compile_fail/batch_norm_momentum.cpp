@@ -1,9 +1,10 @@
 // Momentum 0 would never update the running statistics that inference uses.
 // expect: "BatchNorm: the momentum must be in (0, 1]"
+#include <ratio>
+
 #include <ctnn/core/net.hpp>
 #include <ctnn/layers/batch_norm.hpp>
 #include <ctnn/layers/dense.hpp>
-#include <ratio>
 
 #ifdef CTNN_SHOULD_FAIL
 using Model = ctnn::Net<ctnn::Input<1, 4, 4>, ctnn::Dense<8>, ctnn::BatchNorm<std::ratio<0, 10>>, ctnn::Dense<10>>;

@@ -1,9 +1,10 @@
 // A dropout rate of 1 drops everything, and the survivors' scale 1 / (1 - rate) is infinite.
 // expect: "Dropout: the rate must be in [0, 1)"
+#include <ratio>
+
 #include <ctnn/core/net.hpp>
 #include <ctnn/layers/dense.hpp>
 #include <ctnn/layers/dropout.hpp>
-#include <ratio>
 
 #ifdef CTNN_SHOULD_FAIL
 using Model = ctnn::Net<ctnn::Input<1, 4, 4>, ctnn::Dense<8>, ctnn::Dropout<std::ratio<2, 2>>, ctnn::Dense<10>>;

@@ -1,9 +1,10 @@
 // A slope of 3/2 is not a leaky ReLU: negative inputs would grow faster than positive ones.
 // expect: "LeakyReLU: the slope must be in [0, 1)"
+#include <ratio>
+
 #include <ctnn/core/net.hpp>
 #include <ctnn/layers/activation.hpp>
 #include <ctnn/layers/dense.hpp>
-#include <ratio>
 
 #ifdef CTNN_SHOULD_FAIL
 using Model = ctnn::Net<ctnn::Input<1, 4, 4>, ctnn::Dense<8>, ctnn::LeakyReLU<std::ratio<3, 2>>, ctnn::Dense<10>>;

@@ -9,8 +9,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
-#include <ctnn/ctnn.hpp>
 #include <new>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 std::atomic<std::size_t> allocations{0};

@@ -6,9 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/ctnn.hpp>
 #include <memory>
 #include <vector>
+
+#include <ctnn/ctnn.hpp>
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -5,8 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <cstddef>
-#include <ctnn/ctnn.hpp>
 #include <support/gradient_check.hpp>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 using namespace ctnn;

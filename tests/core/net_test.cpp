@@ -4,12 +4,13 @@
 #include <doctest/doctest.h>
 
 #include <cstddef>
-#include <ctnn/ctnn.hpp>
 #include <sstream>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <vector>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 using namespace ctnn;

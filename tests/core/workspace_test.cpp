@@ -5,9 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/ctnn.hpp>
 #include <limits>
 #include <vector>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 using namespace ctnn;

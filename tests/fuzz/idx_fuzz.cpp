@@ -3,8 +3,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <ctnn/io/idx.hpp>
 #include <span>
+
+#include <ctnn/io/idx.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const std::uint8_t> bytes(data, size);

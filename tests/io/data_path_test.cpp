@@ -3,9 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
-#include <ctnn/io/data_path.hpp>
 #include <optional>
 #include <string>
+
+#include <ctnn/io/data_path.hpp>
 
 #include "io/io_test_support.hpp"
 

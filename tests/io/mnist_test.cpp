@@ -3,8 +3,9 @@
 
 #include <algorithm>
 #include <array>
-#include <ctnn/io/data_path.hpp>
 #include <filesystem>
+
+#include <ctnn/io/data_path.hpp>
 
 namespace {
 

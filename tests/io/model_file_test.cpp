@@ -9,8 +9,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <ctnn/ctnn.hpp>
-#include <ctnn/io/model_file.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -20,6 +18,9 @@
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include <ctnn/ctnn.hpp>
+#include <ctnn/io/model_file.hpp>
 
 using ctnn::ModelError;
 using ctnn::ModelInfo;

@@ -2,10 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <ctnn/io/data_path.hpp>
-#include <ctnn/io/resize.hpp>
 #include <numeric>
 #include <utility>
+
+#include <ctnn/io/data_path.hpp>
+#include <ctnn/io/resize.hpp>
 
 namespace {
 

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <ctnn/io/safetensors.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -19,6 +18,8 @@
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include <ctnn/io/safetensors.hpp>
 
 using ctnn::SafetensorsError;
 using ctnn::SafetensorsFile;

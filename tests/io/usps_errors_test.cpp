@@ -5,11 +5,12 @@
 
 #include <cmath>
 #include <cstdio>
-#include <ctnn/io/usps.hpp>
 #include <filesystem>
 #include <limits>
 #include <type_traits>
 #include <vector>
+
+#include <ctnn/io/usps.hpp>
 
 #include "io/io_test_support.hpp"
 

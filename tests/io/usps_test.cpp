@@ -3,9 +3,10 @@
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
+
 #include <ctnn/io/data_path.hpp>
 #include <ctnn/io/usps.hpp>
-#include <filesystem>
 
 namespace {
 

@@ -13,9 +13,10 @@
 
 #include <array>
 #include <cmath>
-#include <ctnn/kernels/activation.hpp>
 #include <limits>
 #include <vector>
+
+#include <ctnn/kernels/activation.hpp>
 
 #include "kernels/kernel_check.hpp"
 

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cmath>
+
 #include <ctnn/kernels/batch_norm.hpp>
 
 #include "kernels/kernel_check.hpp"

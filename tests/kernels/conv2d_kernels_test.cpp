@@ -7,8 +7,9 @@
 
 #include <array>
 #include <cmath>
-#include <ctnn/kernels/conv2d.hpp>
 #include <vector>
+
+#include <ctnn/kernels/conv2d.hpp>
 
 #include "kernels/kernel_check.hpp"
 

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+
 #include <ctnn/kernels/dense.hpp>
 
 #include "kernels/kernel_check.hpp"

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+
 #include <ctnn/kernels/gemm.hpp>
 
 #include "kernels/kernel_check.hpp"

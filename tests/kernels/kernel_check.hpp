@@ -23,13 +23,15 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/core/random.hpp>
 #include <limits>
 #include <ostream>
 #include <span>
 #include <tuple>
 #include <vector>
+
 #include <xsimd/xsimd.hpp>
+
+#include <ctnn/core/random.hpp>
 
 namespace ctnn::test {
 

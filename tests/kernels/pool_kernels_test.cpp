@@ -12,8 +12,9 @@
 
 #include <array>
 #include <cmath>
-#include <ctnn/kernels/pool.hpp>
 #include <limits>
+
+#include <ctnn/kernels/pool.hpp>
 
 #include "kernels/kernel_check.hpp"
 

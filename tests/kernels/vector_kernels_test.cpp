@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cmath>
+
 #include <ctnn/kernels/vector.hpp>
 
 #include "kernels/kernel_check.hpp"

@@ -4,10 +4,11 @@
 
 #include <cmath>
 #include <cstddef>
-#include <ctnn/ctnn.hpp>
 #include <ratio>
 #include <support/gradient_check.hpp>
 #include <type_traits>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 

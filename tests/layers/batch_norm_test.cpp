@@ -6,13 +6,14 @@
 
 #include <cmath>
 #include <cstddef>
-#include <ctnn/ctnn.hpp>
 #include <memory>
 #include <ratio>
 #include <span>
 #include <support/gradient_check.hpp>
 #include <type_traits>
 #include <vector>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 using ctnn::BatchNorm;

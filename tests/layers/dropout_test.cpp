@@ -6,11 +6,12 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/ctnn.hpp>
 #include <memory>
 #include <ratio>
 #include <support/gradient_check.hpp>
 #include <type_traits>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 using ctnn::Shape;

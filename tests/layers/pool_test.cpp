@@ -4,11 +4,12 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <ctnn/ctnn.hpp>
 #include <limits>
 #include <memory>
 #include <support/gradient_check.hpp>
 #include <type_traits>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 

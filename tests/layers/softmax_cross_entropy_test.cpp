@@ -5,8 +5,9 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include <ctnn/ctnn.hpp>
 #include <span>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 using ctnn::SoftmaxCrossEntropy;

@@ -47,7 +47,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/ctnn.hpp>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -58,6 +57,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <ctnn/ctnn.hpp>
 
 namespace ctnn::testing {
 

@@ -6,8 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/ctnn.hpp>
 #include <vector>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 using namespace ctnn;

@@ -6,9 +6,10 @@
 
 #include <cmath>
 #include <cstddef>
-#include <ctnn/ctnn.hpp>
 #include <memory>
 #include <vector>
+
+#include <ctnn/ctnn.hpp>
 
 namespace {
 using namespace ctnn;

@@ -2,8 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <ctnn/train/schedule.hpp>
 #include <numbers>
+
+#include <ctnn/train/schedule.hpp>
 
 using ctnn::Schedule;
 

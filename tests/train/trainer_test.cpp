@@ -4,15 +4,17 @@
 
 #include <cmath>
 #include <cstring>
-#include <ctnn/ctnn.hpp>
-#include <ctnn/train/trainer.hpp>
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <ratio>
 #include <sstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <ctnn/ctnn.hpp>
+#include <ctnn/train/trainer.hpp>
 
 using namespace ctnn;
 

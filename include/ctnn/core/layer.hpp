@@ -5,14 +5,15 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/core/random.hpp>
-#include <ctnn/core/shape.hpp>
-#include <ctnn/core/tensor.hpp>
 #include <span>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+#include <ctnn/core/random.hpp>
+#include <ctnn/core/shape.hpp>
+#include <ctnn/core/tensor.hpp>
 
 namespace ctnn {
 

@@ -20,23 +20,8 @@
 #pragma once
 
 #include <algorithm>
-#include <boost/hana/append.hpp>
-#include <boost/hana/first.hpp>
-#include <boost/hana/fold_left.hpp>
-#include <boost/hana/pair.hpp>
-#include <boost/hana/second.hpp>
-#include <boost/hana/tuple.hpp>
-#include <boost/hana/type.hpp>
-#include <boost/hana/unpack.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/core/layer.hpp>
-#include <ctnn/core/random.hpp>
-#include <ctnn/core/shape.hpp>
-#include <ctnn/core/tensor.hpp>
-#include <ctnn/core/workspace.hpp>
-#include <ctnn/layers/activation.hpp>
-#include <ctnn/layers/softmax_cross_entropy.hpp>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -47,6 +32,23 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+#include <boost/hana/append.hpp>
+#include <boost/hana/first.hpp>
+#include <boost/hana/fold_left.hpp>
+#include <boost/hana/pair.hpp>
+#include <boost/hana/second.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/type.hpp>
+#include <boost/hana/unpack.hpp>
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/core/random.hpp>
+#include <ctnn/core/shape.hpp>
+#include <ctnn/core/tensor.hpp>
+#include <ctnn/core/workspace.hpp>
+#include <ctnn/layers/activation.hpp>
+#include <ctnn/layers/softmax_cross_entropy.hpp>
 
 namespace ctnn {
 

@@ -7,11 +7,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <tuple>
+
 #include <ctnn/core/layer.hpp>
 #include <ctnn/core/tensor.hpp>
 #include <ctnn/layers/softmax_cross_entropy.hpp>
-#include <memory>
-#include <tuple>
 
 namespace ctnn {
 

@@ -22,7 +22,7 @@
 #include <span>
 #include <vector>
 
-#include "ctnn/core/random.hpp"
+#include <ctnn/core/random.hpp>
 
 namespace ctnn {
 

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "ctnn/core/random.hpp"
-#include "ctnn/io/dataset.hpp"
+#include <ctnn/core/random.hpp>
+#include <ctnn/io/dataset.hpp>
 
 namespace ctnn {
 

@@ -5,13 +5,14 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/core/net.hpp>
-#include <ctnn/data/preprocess.hpp>
-#include <ctnn/io/dataset.hpp>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <ctnn/core/net.hpp>
+#include <ctnn/data/preprocess.hpp>
+#include <ctnn/io/dataset.hpp>
 
 namespace ctnn {
 

@@ -7,9 +7,6 @@
 #pragma once
 
 #include <cstdlib>
-#include <ctnn/io/dataset.hpp>
-#include <ctnn/io/idx.hpp>
-#include <ctnn/io/usps.hpp>
 #include <filesystem>
 #include <optional>
 #include <span>
@@ -18,6 +15,10 @@
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <ctnn/io/dataset.hpp>
+#include <ctnn/io/idx.hpp>
+#include <ctnn/io/usps.hpp>
 
 namespace ctnn {
 

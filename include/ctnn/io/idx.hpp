@@ -11,7 +11,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <ctnn/io/dataset.hpp>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -21,6 +20,8 @@
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <ctnn/io/dataset.hpp>
 
 namespace ctnn {
 

@@ -22,12 +22,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <ctnn/core/layer.hpp>
-#include <ctnn/data/preprocess.hpp>
-#include <ctnn/io/safetensors.hpp>
 #include <filesystem>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <span>
 #include <string>
@@ -36,6 +32,12 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/data/preprocess.hpp>
+#include <ctnn/io/safetensors.hpp>
 
 namespace ctnn {
 

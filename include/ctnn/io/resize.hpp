@@ -9,10 +9,11 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <ctnn/io/dataset.hpp>
 #include <span>
 #include <string>
 #include <vector>
+
+#include <ctnn/io/dataset.hpp>
 
 namespace ctnn {
 

@@ -24,12 +24,10 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/io/atomic_file.hpp>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <span>
 #include <stdexcept>
@@ -38,6 +36,10 @@
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <ctnn/io/atomic_file.hpp>
 
 namespace ctnn {
 

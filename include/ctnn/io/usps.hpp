@@ -10,11 +10,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/io/dataset.hpp>
-#include <ctnn/io/idx.hpp>
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include <ctnn/io/dataset.hpp>
+#include <ctnn/io/idx.hpp>
 
 namespace ctnn {
 

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstddef>
+
 #include <xsimd/xsimd.hpp>
 
 namespace ctnn::kernels {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+
 #include <xsimd/xsimd.hpp>
 
 namespace ctnn::kernels {

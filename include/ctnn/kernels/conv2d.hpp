@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+
 #include <ctnn/kernels/gemm.hpp>
 #include <ctnn/kernels/vector.hpp>
 

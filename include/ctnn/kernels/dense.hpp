@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+
 #include <ctnn/kernels/gemm.hpp>
 #include <ctnn/kernels/vector.hpp>
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+
 #include <xsimd/xsimd.hpp>
 
 namespace ctnn::kernels {

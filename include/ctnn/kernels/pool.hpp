@@ -6,8 +6,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/kernels/vector.hpp>
 #include <limits>
+
+#include <ctnn/kernels/vector.hpp>
 
 namespace ctnn::kernels {
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+
 #include <xsimd/xsimd.hpp>
 
 namespace ctnn::kernels {

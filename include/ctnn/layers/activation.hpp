@@ -6,13 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <ctnn/core/layer.hpp>
-#include <ctnn/kernels/activation.hpp>
 #include <ratio>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/activation.hpp>
 
 namespace ctnn {
 

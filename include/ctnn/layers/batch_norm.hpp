@@ -8,14 +8,15 @@
 
 #include <cmath>
 #include <cstddef>
-#include <ctnn/core/layer.hpp>
-#include <ctnn/kernels/batch_norm.hpp>
-#include <ctnn/kernels/vector.hpp>
 #include <ratio>
 #include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/batch_norm.hpp>
+#include <ctnn/kernels/vector.hpp>
 
 namespace ctnn {
 

@@ -5,12 +5,13 @@
 #pragma once
 
 #include <cstddef>
-#include <ctnn/core/layer.hpp>
-#include <ctnn/kernels/conv2d.hpp>
-#include <ctnn/layers/activation.hpp>
 #include <string>
 #include <string_view>
 #include <tuple>
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/conv2d.hpp>
+#include <ctnn/layers/activation.hpp>
 
 namespace ctnn {
 

@@ -4,13 +4,14 @@
 #pragma once
 
 #include <cstddef>
-#include <ctnn/core/layer.hpp>
-#include <ctnn/kernels/dense.hpp>
-#include <ctnn/layers/activation.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/dense.hpp>
+#include <ctnn/layers/activation.hpp>
 
 namespace ctnn {
 

@@ -7,11 +7,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/core/layer.hpp>
 #include <ratio>
 #include <string>
 #include <string_view>
 #include <tuple>
+
+#include <ctnn/core/layer.hpp>
 
 namespace ctnn {
 

@@ -4,11 +4,12 @@
 #pragma once
 
 #include <cstddef>
-#include <ctnn/core/layer.hpp>
-#include <ctnn/kernels/pool.hpp>
 #include <string>
 #include <string_view>
 #include <tuple>
+
+#include <ctnn/core/layer.hpp>
+#include <ctnn/kernels/pool.hpp>
 
 namespace ctnn {
 

@@ -5,17 +5,19 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/io/model_file.hpp>
-#include <ctnn/io/safetensors.hpp>
-#include <ctnn/train/training_log.hpp>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <ctnn/io/model_file.hpp>
+#include <ctnn/io/safetensors.hpp>
+#include <ctnn/train/training_log.hpp>
 
 namespace ctnn {
 

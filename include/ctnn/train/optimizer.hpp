@@ -7,9 +7,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <ctnn/core/layer.hpp>
 #include <memory>
 #include <tuple>
+
+#include <ctnn/core/layer.hpp>
 
 namespace ctnn {
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+
 #include <ctnn/train/training_log.hpp>
 
 namespace ctnn {

@@ -14,6 +14,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
 #include <ctnn/core/net.hpp>
 #include <ctnn/core/workspace.hpp>
 #include <ctnn/data/augment.hpp>
@@ -24,12 +31,6 @@
 #include <ctnn/train/progress.hpp>
 #include <ctnn/train/schedule.hpp>
 #include <ctnn/train/training_log.hpp>
-#include <filesystem>
-#include <optional>
-#include <span>
-#include <stdexcept>
-#include <string>
-#include <vector>
 
 namespace ctnn {
 

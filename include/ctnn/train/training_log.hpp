@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstddef>
-#include <ctnn/io/atomic_file.hpp>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <ctnn/io/atomic_file.hpp>
 
 namespace ctnn {
 

@@ -1,8 +1,9 @@
 // A small network built from ctnn's public headers: its parameter count, then one forward pass.
 #include <cmath>
 #include <cstdio>
-#include <ctnn/ctnn.hpp>
 #include <type_traits>
+
+#include <ctnn/ctnn.hpp>
 
 // (1,8,8) -> Conv 4x3x3 + ReLU (4,6,6) -> MaxPool 2 (4,3,3) -> Dense 10 logits.
 using Model = ctnn::Net<ctnn::Input<1, 8, 8>, ctnn::Conv<4, 3>, ctnn::MaxPool<2>, ctnn::Dense<10>>;
