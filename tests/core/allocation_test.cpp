@@ -13,6 +13,12 @@
 
 #include <ctnn/ctnn.hpp>
 
+// The replacements below free with std::free what counted_allocation took with std::malloc;
+// g++ cannot see that pairing through the replaced operators and warns at -O1 and above.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace {
 std::atomic<std::size_t> allocations{0};
 
