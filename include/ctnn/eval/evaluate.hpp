@@ -8,6 +8,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ctnn/core/net.hpp>
@@ -17,7 +18,7 @@
 namespace ctnn {
 
 struct Evaluation {
-  float loss = 0;
+  float loss = 0;      // mean cross-entropy, without label smoothing
   float accuracy = 0;  // fraction in [0, 1]
   std::size_t classes = 0;
   std::vector<std::uint8_t> predictions;  // arg-max class of each image
@@ -61,6 +62,8 @@ Evaluation evaluate(NetType& net, WorkspaceType& ws, const Dataset& dataset, Nor
   result.probabilities.resize(dataset.size() * classes);
   double total_loss = 0;
   std::size_t correct = 0;
+  // The plain cross-entropy: label smoothing is a training device, not part of the measure.
+  const float smoothing = std::exchange(ws.loss.label_smoothing, 0.0f);
   for (std::size_t first = 0; first < dataset.size(); first += capacity) {
     const std::size_t count = std::min(capacity, dataset.size() - first);
     load_batch(ws, std::span(dataset.images).subspan(first * dataset.image_size(), count * dataset.image_size()),
@@ -76,6 +79,7 @@ Evaluation evaluate(NetType& net, WorkspaceType& ws, const Dataset& dataset, Nor
       correct += best == dataset.labels[first + b];
     }
   }
+  ws.loss.label_smoothing = smoothing;
   if (!dataset.size()) return result;
   result.loss = static_cast<float>(total_loss / static_cast<double>(dataset.size()));
   result.accuracy = static_cast<float>(correct) / static_cast<float>(dataset.size());
