@@ -1,4 +1,4 @@
-// Helpers for the io tests: a temporary folder that removes itself, and builders for IDX bytes.
+// Helpers for the io tests: builders for IDX bytes, and the shared temporary folder.
 #pragma once
 
 #include <unistd.h>
@@ -16,29 +16,9 @@
 #include <system_error>
 #include <vector>
 
+#include "support/temp_dir.hpp"
+
 namespace ctnn::test {
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("ctnn_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code error;
-    std::filesystem::remove_all(path_, error);
-  }
-  const std::filesystem::path& path() const noexcept { return path_; }
-  std::filesystem::path operator/(const std::filesystem::path& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
 
 using Bytes = std::vector<std::uint8_t>;
 

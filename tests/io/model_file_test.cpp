@@ -22,6 +22,8 @@
 #include <ctnn/ctnn.hpp>
 #include <ctnn/io/model_file.hpp>
 
+#include "support/temp_dir.hpp"
+
 using ctnn::ModelError;
 using ctnn::ModelInfo;
 using ctnn::SafetensorsError;
@@ -38,26 +40,7 @@ using Small =
 using Wider =
     ctnn::Net<ctnn::Input<1, 6, 6>, ctnn::Conv<3, 3>, ctnn::BatchNorm<>, ctnn::ReLU, ctnn::MaxPool<2>, ctnn::Dense<3>>;
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("ctnn_model_file_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = ctnn::test::TempDir;
 
 // Every parameter and state value of a net, as bits.
 template <class NetType>

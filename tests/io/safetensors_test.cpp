@@ -21,6 +21,8 @@
 
 #include <ctnn/io/safetensors.hpp>
 
+#include "support/temp_dir.hpp"
+
 using ctnn::SafetensorsError;
 using ctnn::SafetensorsFile;
 using ctnn::TensorToWrite;
@@ -37,36 +39,16 @@ namespace {
 
 using Bytes = std::vector<std::byte>;
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("ctnn_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-  const std::filesystem::path& path() const { return path_; }
+using ScratchDir = ctnn::test::TempDir;
 
-  // Whatever a write left behind besides the files the test made.
-  std::vector<std::string> temporary_files() const {
-    std::vector<std::string> found;
-    for (const auto& entry : std::filesystem::directory_iterator(path_))
-      if (entry.path().filename().string().find(".tmp-") != std::string::npos)
-        found.push_back(entry.path().filename().string());
-    return found;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+// Whatever a write left behind besides the files the test made.
+std::vector<std::string> temporary_files(const ScratchDir& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    if (entry.path().filename().string().find(".tmp-") != std::string::npos)
+      found.push_back(entry.path().filename().string());
+  return found;
+}
 
 Bytes bytes_of(std::initializer_list<unsigned> values) {
   Bytes bytes;
@@ -252,7 +234,7 @@ TEST_CASE("safetensors: write_safetensors and read round trip through a file") {
   CHECK(file.source() == (dir / "model.safetensors").string());
   CHECK(file.metadata().at("k") == "v");
   CHECK(std::memcmp(file.at("x").bytes.data(), values.data(), 8) == 0);
-  CHECK(dir.temporary_files().empty());
+  CHECK(temporary_files(dir).empty());
   CHECK(read_bytes(dir / "model.safetensors") == ctnn::serialize_safetensors(tensors, {{"k", "v"}}));
 }
 
@@ -462,10 +444,10 @@ TEST_CASE("safetensors: a failed write leaves the old file and no temporary file
     CHECK_FALSE(std::filesystem::exists(dir / "no"));
   }
   CHECK(read_bytes(target) == old_bytes);
-  CHECK(dir.temporary_files().empty());
+  CHECK(temporary_files(dir).empty());
 
   // And a write that succeeds replaces the file whole.
   write_safetensors(target, replacement, {});
   CHECK(SafetensorsFile::read(target).at("x").shape == std::vector<std::uint64_t>{3});
-  CHECK(dir.temporary_files().empty());
+  CHECK(temporary_files(dir).empty());
 }

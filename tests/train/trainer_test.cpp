@@ -16,6 +16,8 @@
 #include <ctnn/ctnn.hpp>
 #include <ctnn/train/trainer.hpp>
 
+#include "support/temp_dir.hpp"
+
 using namespace ctnn;
 
 namespace {
@@ -39,13 +41,7 @@ Dataset bars(std::size_t count, std::uint64_t seed) {
   return data;
 }
 
-struct TempFolder {
-  std::filesystem::path path;
-  TempFolder() : path(std::filesystem::temp_directory_path() / ("ctnn_trainer_" + std::to_string(::getpid()))) {
-    std::filesystem::create_directories(path);
-  }
-  ~TempFolder() { std::filesystem::remove_all(path); }
-};
+using TempFolder = ctnn::test::TempDir;
 
 TrainerOptions options_for(const std::filesystem::path& folder) {
   TrainerOptions options;
@@ -91,26 +87,26 @@ TEST_CASE("a resumed run ends with the same weights as an uninterrupted one, bit
   const Dataset train = bars(200, 1), validation = bars(64, 2);
   const Normalization normalization = compute_normalization(train.images);
   TempFolder straight_folder, resumed_folder;
-  std::filesystem::create_directories(resumed_folder.path / "r");
+  std::filesystem::create_directories(resumed_folder.path() / "r");
 
   SmallNet straight(3);
   Workspace<SmallNet, 16> ws;
   Adam straight_optimizer(straight, {.learning_rate = 0.01f});
-  const TrainReport full = Trainer(straight, straight_optimizer, ws, options_for(straight_folder.path))
+  const TrainReport full = Trainer(straight, straight_optimizer, ws, options_for(straight_folder.path()))
                                .run(train, validation, normalization);
   REQUIRE(full.history.size() == 3);
 
   {  // the first run "crashes" after one epoch
     SmallNet first(3);
     Adam optimizer(first, {.learning_rate = 0.01f});
-    TrainerOptions options = options_for(resumed_folder.path / "r");
+    TrainerOptions options = options_for(resumed_folder.path() / "r");
     options.stop_after_epochs = 1;
     const TrainReport partial = Trainer(first, optimizer, ws, options).run(train, validation, normalization);
     REQUIRE(partial.history.size() == 1);
   }
   SmallNet resumed(99);  // different initial weights: everything must come from the checkpoint
   Adam optimizer(resumed, {.learning_rate = 0.01f});
-  TrainerOptions options = options_for(resumed_folder.path / "r");
+  TrainerOptions options = options_for(resumed_folder.path() / "r");
   options.resume = true;
   const TrainReport rest = Trainer(resumed, optimizer, ws, options).run(train, validation, normalization);
 
@@ -131,7 +127,7 @@ TEST_CASE("a NaN loss stops training with a clear message and keeps the last goo
   SmallNet net(1);
   Workspace<SmallNet, 16> ws;
   Sgd optimizer(net, {.learning_rate = 0.01f});
-  TrainerOptions options = options_for(folder.path);
+  TrainerOptions options = options_for(folder.path());
   options.stop_after_epochs = 1;
   Trainer(net, optimizer, ws, options).run(train, validation, normalization);
   const std::string good = file_bytes(options.checkpoint);
@@ -162,7 +158,7 @@ TEST_CASE("early stopping ends a run that stops improving and restores the best 
   SmallNet net(1);
   Workspace<SmallNet, 16> ws;
   Sgd optimizer(net, {.learning_rate = 0.05f, .momentum = 0.9f});
-  TrainerOptions options = options_for(folder.path);
+  TrainerOptions options = options_for(folder.path());
   options.epochs = 30;
   options.early_stopping = {.monitor = EarlyStopping::Monitor::validation_loss, .patience = 2, .restore_best = true};
   const TrainReport report = Trainer(net, optimizer, ws, options).run(train, validation, normalization);
@@ -180,7 +176,7 @@ TEST_CASE("the CSV and JSON logs hold one row per epoch") {
   SmallNet net(1);
   Workspace<SmallNet, 16> ws;
   Sgd optimizer(net);
-  const TrainerOptions options = options_for(folder.path);
+  const TrainerOptions options = options_for(folder.path());
   const TrainReport report =
       Trainer(net, optimizer, ws, options).run(train, validation, compute_normalization(train.images));
 
@@ -204,7 +200,7 @@ TEST_CASE("a checkpoint of another network is refused, naming both") {
   SmallNet net(1);
   Workspace<SmallNet, 16> ws;
   Sgd optimizer(net);
-  TrainerOptions options = options_for(folder.path);
+  TrainerOptions options = options_for(folder.path());
   options.stop_after_epochs = 1;
   Trainer(net, optimizer, ws, options).run(train, validation, compute_normalization(train.images));
 
