@@ -12,19 +12,12 @@
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/train/trainer.hpp>
 
+#include "models.hpp"
 #include "training_cli.hpp"
 
 using namespace ctnn;
 
-// A small net: two convolution blocks (32 and 64 filters, same padding, batch-normalized) that
-// halve the image twice, 28 -> 14 -> 7, then 128 units with dropout and 10 logits.
-// clang-format off
-using FashionNet = Net<Input<1, 28, 28>,
-                       Conv<32, 3, 1, same>, BatchNorm<>, ReLU, MaxPool<2>,
-                       Conv<64, 3, 1, same>, BatchNorm<>, ReLU, MaxPool<2>,
-                       Dense<128>, Dropout<std::ratio<1, 4>>,
-                       Dense<10>>;
-// clang-format on
+using examples::FashionNet;  // examples/models.hpp
 
 constexpr std::size_t batch_capacity = 256;
 

@@ -11,14 +11,12 @@
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/train/trainer.hpp>
 
+#include "models.hpp"
 #include "training_cli.hpp"
 
 using namespace ctnn;
 
-// LeNet-5 as the design card writes it: two 5x5 convolutions (6 and 16 filters), one 2x2 max
-// pooling, a 120-unit hidden layer, 10 logits. Hidden layers take ReLU; the input is bound to
-// MNIST's 1x28x28 images.
-using LeNet5 = Net<Conv<6, 5>, MaxPool<2>, Conv<16, 5>, Dense<120>, Dense<10>>::bind<Shape<1, 28, 28>>;
+using examples::LeNet5;  // examples/models.hpp
 
 // Mini-batches up to 256 images; --batch-size picks the size at run time.
 constexpr std::size_t batch_capacity = 256;

@@ -12,23 +12,12 @@
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/train/trainer.hpp>
 
+#include "models.hpp"
 #include "training_cli.hpp"
 
 using namespace ctnn;
 
-// 28x28 -> two 3x3 convolutions (32 filters) -> 24x24 -> pool -> 12x12 -> two 3x3 convolutions
-// (64 filters) -> 8x8 -> pool -> 4x4 -> 256 units -> 10 logits. Each convolution is linear,
-// normalized over the batch, then rectified (Ioffe & Szegedy 2015); dropout (Srivastava et al.
-// 2014) regularizes the dense layer.
-// clang-format off
-using BestNet = Net<Input<1, 28, 28>,
-                    Conv<32, 3>, BatchNorm<>, ReLU,
-                    Conv<32, 3>, BatchNorm<>, ReLU, MaxPool<2>,
-                    Conv<64, 3>, BatchNorm<>, ReLU,
-                    Conv<64, 3>, BatchNorm<>, ReLU, MaxPool<2>,
-                    Dense<256>, BatchNorm<>, ReLU, Dropout<std::ratio<2, 5>>,
-                    Dense<10>>;
-// clang-format on
+using examples::BestNet;  // examples/models.hpp
 
 constexpr std::size_t batch_capacity = 256;
 

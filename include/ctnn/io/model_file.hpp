@@ -222,6 +222,14 @@ void save_model(const NetType& net, const std::filesystem::path& path, const Mod
   write_safetensors(path, tensors, metadata);
 }
 
+// The network signature a model file was saved with (Net::signature()), to choose the type to
+// load it into; throws SafetensorsError / ModelError for a damaged or non-ctnn file.
+inline std::string model_signature(const std::filesystem::path& path) {
+  const SafetensorsFile file = SafetensorsFile::read(path);
+  detail::read_model_info(file);
+  return detail::require_metadata(file, "signature");
+}
+
 // Loads a model saved by save_model for the same architecture into `net` and returns its
 // ModelInfo. Throws SafetensorsError for a damaged file and ModelError for one that does not fit
 // `net`; either way `net` is left unchanged.
