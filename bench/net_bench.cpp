@@ -1,55 +1,110 @@
-// Whole-network figures for the design card's LeNet-5: a training step (forward, zero
-// gradients, backward, SGD update) at batch 64 and 256 with 1 and 2 threads, and inference
-// latency on one image. Counters: images/s and GFLOP/s (training counts forward + backward as
-// 3x the forward FLOPs, the usual estimate).
+// Whole networks: LeNet-5 of the design card and the best MNIST net (examples/models.hpp).
+//   <net>/train_step/batch:<B>/threads:<T>   forward, loss, zero gradients, backward, SGD update
+//   <net>/inference/batch:1/threads:1        one image, net.forward(image): the latency
+//   <net>/inference/batch:256/threads:<T>    a workspace of 256 images: the throughput
+// Counters: images/s, GFLOP/s and %peak (of the FMA peak of T threads). A training step counts
+// forward + backward as 3x the forward FLOPs, the usual estimate. bench/peers/ times the same
+// LeNet-5 in other libraries under the same names; bench/compare prints them side by side.
+#include <cstddef>
+#include <memory>
+#include <ratio>
+#include <string>
+
 #include <benchmark/benchmark.h>
 
 #include <ctnn/ctnn.hpp>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "bench_support.hpp"
+
+namespace {
 
 using namespace ctnn;
 
 using LeNet5 = Net<Conv<6, 5>, MaxPool<2>, Conv<16, 5>, Dense<120>, Dense<10>>::bind<Shape<1, 28, 28>>;
+// clang-format off
+using BestNet = Net<Input<1, 28, 28>,
+                    Conv<32, 3>, BatchNorm<>, ReLU,
+                    Conv<32, 3>, BatchNorm<>, ReLU, MaxPool<2>,
+                    Conv<64, 3>, BatchNorm<>, ReLU,
+                    Conv<64, 3>, BatchNorm<>, ReLU, MaxPool<2>,
+                    Dense<256>, BatchNorm<>, ReLU, Dropout<std::ratio<2, 5>>,
+                    Dense<10>>;
+// clang-format on
 
-template <std::size_t Batch>
-static void BM_train_step(benchmark::State& state) {
-#ifdef _OPENMP
-  omp_set_num_threads(static_cast<int>(state.range(0)));
-#endif
-  LeNet5 net(1);
-  Workspace<LeNet5, Batch> ws;
+template <class NetType, std::size_t Batch>
+void fill_random(Workspace<NetType, Batch>& ws) {
   Rng rng(2);
+  ws.count = Batch;
   for (std::size_t b = 0; b < Batch; ++b) {
-    for (std::size_t i = 0; i < LeNet5::in_shape::size; ++i) ws.input(b)[i] = rng.uniform();
-    ws.labels[b] = b % 10;
+    for (std::size_t i = 0; i < NetType::in_shape::size; ++i) ws.input(b)[i] = rng.uniform();
+    ws.labels[b] = b % NetType::classes;
   }
+}
+
+template <class NetType, std::size_t Batch>
+void train_step(benchmark::State& state, int threads) {
+  bench::set_threads(threads);
+  NetType net(1);
+  const auto ws = std::make_unique<Workspace<NetType, Batch>>();
+  fill_random(*ws);
   Sgd optimizer(net, {.learning_rate = 0.01f, .momentum = 0.9f});
   for (auto _ : state) {
-    benchmark::DoNotOptimize(net.forward(ws, Mode::train));
-    ws.zero_grad();
-    net.backward(ws);
-    optimizer.update(net, ws.grad());
+    benchmark::DoNotOptimize(net.forward(*ws, Mode::train));
+    ws->zero_grad();
+    net.backward(*ws);
+    optimizer.update(net, ws->grad());
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * Batch));
-  state.counters["images/s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * Batch), benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * Batch) * 3.0 * LeNet5::flops * 1e-9, benchmark::Counter::kIsRate);
+  bench::set_rate_counters(state, Batch, 3.0 * Batch * NetType::flops, threads);
 }
-BENCHMARK_TEMPLATE(BM_train_step, 64)->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK_TEMPLATE(BM_train_step, 256)->Arg(1)->Arg(2)->UseRealTime();
 
-static void BM_inference_latency(benchmark::State& state) {
-  LeNet5 net(1);
-  tensor_of<LeNet5::in_shape> image;
+template <class NetType>
+void inference_latency(benchmark::State& state) {
+  bench::set_threads(1);
+  NetType net(1);
+  tensor_of<typename NetType::in_shape> image;
   Rng rng(3);
   for (std::size_t i = 0; i < image.size; ++i) image[i] = rng.uniform();
-  for (auto _ : state) benchmark::DoNotOptimize(net.forward(image));
-  state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(static_cast<double>(state.iterations()) * LeNet5::flops * 1e-9, benchmark::Counter::kIsRate);
+  for (auto _ : state) benchmark::DoNotOptimize(net.forward(image).data());
+  bench::set_rate_counters(state, 1, NetType::flops);
 }
-BENCHMARK(BM_inference_latency);
+
+template <class NetType, std::size_t Batch>
+void inference_throughput(benchmark::State& state, int threads) {
+  bench::set_threads(threads);
+  NetType net(1);
+  const auto ws = std::make_unique<Workspace<NetType, Batch>>();
+  fill_random(*ws);
+  for (auto _ : state) benchmark::DoNotOptimize(net.forward(*ws, Mode::eval));
+  bench::set_rate_counters(state, Batch, static_cast<double>(Batch) * NetType::flops, threads);
+}
+
+template <class NetType>
+void register_net(const std::string& name) {
+  for (const int threads : {1, 2}) {
+    const std::string suffix = "/threads:" + std::to_string(threads);
+    benchmark::RegisterBenchmark((name + "/train_step/batch:64" + suffix).c_str(),
+                                 [threads](benchmark::State& state) { train_step<NetType, 64>(state, threads); })
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((name + "/train_step/batch:256" + suffix).c_str(),
+                                 [threads](benchmark::State& state) { train_step<NetType, 256>(state, threads); })
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark((name + "/inference/batch:1/threads:1").c_str(), inference_latency<NetType>)
+      ->UseRealTime();
+  for (const int threads : {1, 2})
+    benchmark::RegisterBenchmark(
+        (name + "/inference/batch:256/threads:" + std::to_string(threads)).c_str(),
+        [threads](benchmark::State& state) { inference_throughput<NetType, 256>(state, threads); })
+        ->UseRealTime();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  register_net<LeNet5>("lenet");
+  register_net<BestNet>("best");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}

@@ -24,13 +24,30 @@ struct Conv2dGeometry {
   constexpr std::size_t taps() const noexcept { return channels * kernel * kernel; }
 };
 
+// A geometry fixed at compile time, with Conv2dGeometry's members as constants: the SIMD kernels
+// take either, and with this one every loop bound is a constant and the stride and padding
+// branches fold away (the runs im2col copies are often shorter than one SIMD width, where the
+// loop overhead would otherwise dominate). Layers pass kernels::fixed<geometry>.
+template <Conv2dGeometry G>
+struct FixedConv2dGeometry {
+  static constexpr std::size_t channels = G.channels, height = G.height, width = G.width;
+  static constexpr std::size_t filters = G.filters, kernel = G.kernel, stride = G.stride, padding = G.padding;
+  static constexpr std::size_t out_height() noexcept { return G.out_height(); }
+  static constexpr std::size_t out_width() noexcept { return G.out_width(); }
+  static constexpr std::size_t out_plane() noexcept { return G.out_plane(); }
+  static constexpr std::size_t taps() noexcept { return G.taps(); }
+};
+template <Conv2dGeometry G>
+inline constexpr FixedConv2dGeometry<G> fixed{};
+
 namespace detail {
 
 // The output columns [begin, end) whose input column ow*S + tap - P lies in [0, W).
 struct ColumnRange {
   std::size_t begin, end;
 };
-constexpr ColumnRange valid_columns(const Conv2dGeometry& g, std::size_t tap) noexcept {
+template <class Geometry>
+constexpr ColumnRange valid_columns(const Geometry& g, std::size_t tap) noexcept {
   const std::ptrdiff_t shift = static_cast<std::ptrdiff_t>(tap) - static_cast<std::ptrdiff_t>(g.padding);
   const std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(g.stride);
   const std::ptrdiff_t begin = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
@@ -40,7 +57,8 @@ constexpr ColumnRange valid_columns(const Conv2dGeometry& g, std::size_t tap) no
 }
 
 // The input row of output row oh for kernel row tap, or -1 when it falls in the padding.
-constexpr std::ptrdiff_t input_row(const Conv2dGeometry& g, std::size_t oh, std::size_t tap) noexcept {
+template <class Geometry>
+constexpr std::ptrdiff_t input_row(const Geometry& g, std::size_t oh, std::size_t tap) noexcept {
   const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(oh * g.stride + tap) - static_cast<std::ptrdiff_t>(g.padding);
   return row >= 0 && row < static_cast<std::ptrdiff_t>(g.height) ? row : -1;
 }
@@ -71,8 +89,23 @@ inline void conv2d_forward_reference(const Conv2dGeometry& g, const float* x, co
       }
 }
 
+namespace detail {
+// dst[0..n) = src[0..n): the runs im2col copies are short (one output row), too short for a
+// memcpy call to pay off.
+template <class Arch>
+void copy_run(std::size_t n, const float* src, float* dst) noexcept {
+  using batch = xsimd::batch<float, Arch>;
+  std::size_t i = 0;
+  for (const std::size_t whole = n - n % batch::size; i < whole; i += batch::size)
+    batch::load_unaligned(src + i).store_unaligned(dst + i);
+  for (; i < n; ++i) dst[i] = src[i];
+}
+}  // namespace detail
+
 // columns[t = (c K + i) K + j, oh OW + ow] = x[c, oh*S+i-P, ow*S+j-P], zero in the padding.
-inline void im2col(const Conv2dGeometry& g, const float* x, float* columns) noexcept {
+// At stride 1 each output row is one contiguous run of an input row.
+template <class Arch = xsimd::default_arch, class Geometry>
+void im2col(const Geometry& g, const float* x, float* columns) noexcept {
   const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
   for (std::size_t c = 0; c < g.channels; ++c)
     for (std::size_t i = 0; i < k; ++i)
@@ -87,40 +120,49 @@ inline void im2col(const Conv2dGeometry& g, const float* x, float* columns) noex
             continue;
           }
           const float* x_row = x + (c * g.height + static_cast<std::size_t>(input)) * g.width;
-          std::fill_n(out, begin, 0.0f);
-          for (std::size_t ow = begin; ow < end; ++ow) out[ow] = x_row[ow * g.stride + j - g.padding];
-          std::fill_n(out + end, out_w - end, 0.0f);
+          for (std::size_t ow = 0; ow < begin; ++ow) out[ow] = 0.0f;
+          if (g.stride == 1) {
+            detail::copy_run<Arch>(end - begin, x_row + begin + j - g.padding, out + begin);
+          } else {
+            for (std::size_t ow = begin; ow < end; ++ow) out[ow] = x_row[ow * g.stride + j - g.padding];
+          }
+          for (std::size_t ow = end; ow < out_w; ++ow) out[ow] = 0.0f;
         }
       }
 }
 
 // The transpose of im2col: rows[oh OW + ow, t] = x[c, oh*S+i-P, ow*S+j-P], zero in the padding.
-inline void im2row(const Conv2dGeometry& g, const float* x, float* rows) noexcept {
+// Each kernel row of taps is one contiguous run of an input row where it lies inside the image.
+template <class Arch = xsimd::default_arch, class Geometry>
+void im2row(const Geometry& g, const float* x, float* rows) noexcept {
   const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel, taps = g.taps();
   for (std::size_t oh = 0; oh < out_h; ++oh)
     for (std::size_t ow = 0; ow < out_w; ++ow) {
       float* row = rows + (oh * out_w + ow) * taps;
+      // The taps j in [first, last) read columns ow*S + j - P inside [0, W).
+      const std::ptrdiff_t left = static_cast<std::ptrdiff_t>(ow * g.stride) - static_cast<std::ptrdiff_t>(g.padding);
+      const std::size_t first = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(-left, 0, k));
+      const std::size_t last =
+          static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(g.width) - left, 0, k));
       for (std::size_t c = 0; c < g.channels; ++c)
         for (std::size_t i = 0; i < k; ++i) {
           const std::ptrdiff_t input = detail::input_row(g, oh, i);
           float* out = row + (c * k + i) * k;
-          if (input < 0) {
+          if (input < 0 || first >= last) {
             std::fill_n(out, k, 0.0f);
             continue;
           }
           const float* x_row = x + (c * g.height + static_cast<std::size_t>(input)) * g.width;
-          for (std::size_t j = 0; j < k; ++j) {
-            const std::ptrdiff_t column =
-                static_cast<std::ptrdiff_t>(ow * g.stride + j) - static_cast<std::ptrdiff_t>(g.padding);
-            out[j] = column >= 0 && column < static_cast<std::ptrdiff_t>(g.width) ? x_row[column] : 0.0f;
-          }
+          for (std::size_t j = 0; j < first; ++j) out[j] = 0.0f;
+          detail::copy_run<Arch>(last - first, x_row + left + static_cast<std::ptrdiff_t>(first), out + first);
+          for (std::size_t j = last; j < k; ++j) out[j] = 0.0f;
         }
     }
 }
 
 // The adjoint of im2col: dx[c, oh*S+i-P, ow*S+j-P] += columns[t, oh OW + ow]; dx is overwritten.
-template <class Arch = xsimd::default_arch>
-void col2im(const Conv2dGeometry& g, const float* columns, float* dx) noexcept {
+template <class Arch = xsimd::default_arch, class Geometry>
+void col2im(const Geometry& g, const float* columns, float* dx) noexcept {
   const std::size_t out_h = g.out_height(), out_w = g.out_width(), k = g.kernel;
   std::fill_n(dx, g.channels * g.height * g.width, 0.0f);
   for (std::size_t c = 0; c < g.channels; ++c)
@@ -142,11 +184,11 @@ void col2im(const Conv2dGeometry& g, const float* columns, float* dx) noexcept {
 }
 
 // y = b + W columns: one register-blocked matrix product (kernels/gemm.hpp).
-template <class Arch = xsimd::default_arch>
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
+template <class Arch = xsimd::default_arch, class Geometry>
+void conv2d_forward(const Geometry& g, const float* x, const float* w, const float* b, float* y,
                     float* columns) noexcept {
   const std::size_t plane = g.out_plane(), taps = g.taps();
-  im2col(g, x, columns);
+  im2col<Arch>(g, x, columns);
   for (std::size_t f = 0; f < g.filters; ++f) std::fill_n(y + f * plane, plane, b[f]);
   gemm<Arch>(g.filters, plane, taps, MatrixView{w, taps, 1}, columns, plane, y, plane);
 }
@@ -176,8 +218,8 @@ inline void conv2d_backward_data_reference(const Conv2dGeometry& g, const float*
 }
 
 // dcolumns = W^T dy, then col2im scatters it back onto the image.
-template <class Arch = xsimd::default_arch>
-void conv2d_backward_data(const Conv2dGeometry& g, const float* w, const float* dy, float* dx,
+template <class Arch = xsimd::default_arch, class Geometry>
+void conv2d_backward_data(const Geometry& g, const float* w, const float* dy, float* dx,
                           float* columns) noexcept {
   const std::size_t plane = g.out_plane(), taps = g.taps();
   std::fill_n(columns, taps * plane, 0.0f);
@@ -212,11 +254,11 @@ inline void conv2d_backward_weights_reference(const Conv2dGeometry& g, const flo
 
 // dw += dy rows^T: one matrix product (F,P) x (P,T) over the transposed im2col matrix, so the
 // SIMD lanes run along the taps. `columns` holds rows[p, t] here.
-template <class Arch = xsimd::default_arch>
-void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db,
+template <class Arch = xsimd::default_arch, class Geometry>
+void conv2d_backward_weights(const Geometry& g, const float* x, const float* dy, float* dw, float* db,
                              float* columns) noexcept {
   const std::size_t plane = g.out_plane(), taps = g.taps();
-  im2row(g, x, columns);
+  im2row<Arch>(g, x, columns);
   for (std::size_t f = 0; f < g.filters; ++f) db[f] += sum<Arch>(plane, dy + f * plane);
   gemm<Arch>(g.filters, taps, plane, MatrixView{dy, plane, 1}, columns, taps, dw, taps);
 }

@@ -61,15 +61,15 @@ struct Conv {
     auto parameters() const noexcept { return std::tie(weight, bias); }
 
     void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
-      kernels::conv2d_forward(geometry, x.data(), weight.data(), bias.data(), y.data(), columns());
+      kernels::conv2d_forward(kernels::fixed<geometry>, x.data(), weight.data(), bias.data(), y.data(), columns());
       activation::apply(out_shape::size, y.data(), y.data());
     }
 
     void backward(const tensor_of<in_shape>& x, const tensor_of<out_shape>& y, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind& grad) const noexcept {
       activation::derivative(out_shape::size, y.data(), dy.data(), dy.data());
-      kernels::conv2d_backward_weights(geometry, x.data(), dy.data(), grad.weight.data(), grad.bias.data(), columns());
-      if (dx) kernels::conv2d_backward_data(geometry, weight.data(), dy.data(), dx->data(), columns());
+      kernels::conv2d_backward_weights(kernels::fixed<geometry>, x.data(), dy.data(), grad.weight.data(), grad.bias.data(), columns());
+      if (dx) kernels::conv2d_backward_data(kernels::fixed<geometry>, weight.data(), dy.data(), dx->data(), columns());
     }
 
    private:
