@@ -2,13 +2,14 @@
 // each case next to it (images/s, GFLOP/s, % of peak).
 #pragma once
 
+#include <benchmark/benchmark.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <map>
 #include <vector>
 
-#include <benchmark/benchmark.h>
 #include <xsimd/xsimd.hpp>
 
 #ifdef _OPENMP
@@ -77,8 +78,8 @@ inline void set_rate_counters(benchmark::State& state, double images_per_iterati
   using benchmark::Counter;
   state.counters["images/s"] = Counter(iterations * images_per_iteration, Counter::kIsRate);
   state.counters["GFLOP/s"] = Counter(iterations * flops_per_iteration * 1e-9, Counter::kIsRate);
-  state.counters["%peak"] = Counter(iterations * flops_per_iteration * 1e-9 / peak_gflops(threads) * 100.0,
-                                    Counter::kIsRate);
+  state.counters["%peak"] =
+      Counter(iterations * flops_per_iteration * 1e-9 / peak_gflops(threads) * 100.0, Counter::kIsRate);
 }
 
 }  // namespace ctnn::bench

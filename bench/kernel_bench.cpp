@@ -2,15 +2,15 @@
 // the plain reference and the xsimd version side by side: kernel/<layer>/<impl>. The ratio of
 // the two is the headline; %peak puts each against the FMA peak measured by peak/1.
 //   kernel_bench --benchmark_filter=conv2d_forward      one kernel family
+#include <benchmark/benchmark.h>
+
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include <ctnn/core/random.hpp>
 #include <ctnn/kernels/activation.hpp>
@@ -44,9 +44,9 @@ struct ConvCase {
 };
 // The convolutions of LeNet-5 (design card) and of the best MNIST net (examples/models.hpp).
 constexpr ConvCase conv_cases[] = {
-    {"lenet.conv1", {1, 28, 28, 6, 5, 1, 0}},   {"lenet.conv2", {6, 12, 12, 16, 5, 1, 0}},
-    {"best.conv1", {1, 28, 28, 32, 3, 1, 0}},   {"best.conv2", {32, 26, 26, 32, 3, 1, 0}},
-    {"best.conv3", {32, 12, 12, 64, 3, 1, 0}},  {"best.conv4", {64, 10, 10, 64, 3, 1, 0}},
+    {"lenet.conv1", {1, 28, 28, 6, 5, 1, 0}},  {"lenet.conv2", {6, 12, 12, 16, 5, 1, 0}},
+    {"best.conv1", {1, 28, 28, 32, 3, 1, 0}},  {"best.conv2", {32, 26, 26, 32, 3, 1, 0}},
+    {"best.conv3", {32, 12, 12, 64, 3, 1, 0}}, {"best.conv4", {64, 10, 10, 64, 3, 1, 0}},
 };
 
 struct DenseCase {
@@ -70,8 +70,10 @@ struct ElementwiseCase {
   std::size_t size;
 };
 // ReLU and batch norm's per-channel affine pass run over a whole activation tensor.
-const ElementwiseCase elementwise_cases[] = {
-    {"lenet.conv1", 6 * 24 * 24}, {"lenet.conv2", 16 * 8 * 8}, {"best.conv2", 32 * 24 * 24}, {"best.conv4", 64 * 8 * 8}};
+const ElementwiseCase elementwise_cases[] = {{"lenet.conv1", 6 * 24 * 24},
+                                             {"lenet.conv2", 16 * 8 * 8},
+                                             {"best.conv2", 32 * 24 * 24},
+                                             {"best.conv4", 64 * 8 * 8}};
 
 template <class Kernel>
 void add(const std::string& name, double images, double flops, Kernel kernel) {
@@ -104,21 +106,27 @@ void register_conv_case() {
   add_pair("conv2d_forward", layer, 1, flops, [=](bool simd) {
     return [=, x = Buffer(in, 1), w = Buffer(weights, 2), b = Buffer(g.filters, 3), y = Buffer(out, 4),
             columns = Buffer(scratch, 5)]() {
-      if (simd) conv2d_forward(fixed_g, x.data, w.data, b.data, y.data, columns.data);
-      else conv2d_forward_reference(g, x.data, w.data, b.data, y.data, columns.data);
+      if (simd)
+        conv2d_forward(fixed_g, x.data, w.data, b.data, y.data, columns.data);
+      else
+        conv2d_forward_reference(g, x.data, w.data, b.data, y.data, columns.data);
     };
   });
   add_pair("conv2d_backward_data", layer, 1, flops, [=](bool simd) {
     return [=, w = Buffer(weights, 2), dy = Buffer(out, 4), dx = Buffer(in, 1), columns = Buffer(scratch, 5)]() {
-      if (simd) conv2d_backward_data(fixed_g, w.data, dy.data, dx.data, columns.data);
-      else conv2d_backward_data_reference(g, w.data, dy.data, dx.data, columns.data);
+      if (simd)
+        conv2d_backward_data(fixed_g, w.data, dy.data, dx.data, columns.data);
+      else
+        conv2d_backward_data_reference(g, w.data, dy.data, dx.data, columns.data);
     };
   });
   add_pair("conv2d_backward_weights", layer, 1, flops, [=](bool simd) {
     return [=, x = Buffer(in, 1), dy = Buffer(out, 4), dw = Buffer(weights, 2), db = Buffer(g.filters, 3),
             columns = Buffer(scratch, 5)]() {
-      if (simd) conv2d_backward_weights(fixed_g, x.data, dy.data, dw.data, db.data, columns.data);
-      else conv2d_backward_weights_reference(g, x.data, dy.data, dw.data, db.data, columns.data);
+      if (simd)
+        conv2d_backward_weights(fixed_g, x.data, dy.data, dw.data, db.data, columns.data);
+      else
+        conv2d_backward_weights_reference(g, x.data, dy.data, dw.data, db.data, columns.data);
     };
   });
 }
@@ -191,19 +199,16 @@ void register_memory_bound() {
 // The FMA throughput kernel itself, on 1 and 2 threads: the ceiling every %peak refers to.
 void register_peak() {
   for (const int threads : {1, 2})
-    benchmark::RegisterBenchmark(("peak/fma/threads:" + std::to_string(threads)).c_str(),
-                                 [threads](benchmark::State& state) {
-                                   constexpr std::size_t iterations = 100'000;
-                                   for (auto _ : state) {
+    benchmark::RegisterBenchmark(("peak/fma/threads:" + std::to_string(threads)).c_str(), [threads](
+                                                                                              benchmark::State& state) {
+      constexpr std::size_t iterations = 100'000;
+      for (auto _ : state) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
-                                     for (int t = 0; t < threads; ++t)
-                                       benchmark::DoNotOptimize(ctnn::bench::fma_throughput_kernel(
-                                           iterations, static_cast<float>(t)));
-                                   }
-                                   set_rate_counters(state, 0, ctnn::bench::fma_kernel_flops(iterations) * threads,
-                                                     threads);
-                                 })
-        ->UseRealTime();
+        for (int t = 0; t < threads; ++t)
+          benchmark::DoNotOptimize(ctnn::bench::fma_throughput_kernel(iterations, static_cast<float>(t)));
+      }
+      set_rate_counters(state, 0, ctnn::bench::fma_kernel_flops(iterations) * threads, threads);
+    })->UseRealTime();
 }
 
 }  // namespace

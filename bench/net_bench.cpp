@@ -5,12 +5,12 @@
 // Counters: images/s, GFLOP/s and %peak (of the FMA peak of T threads). A training step counts
 // forward + backward as 3x the forward FLOPs, the usual estimate. bench/peers/ times the same
 // LeNet-5 in other libraries under the same names; bench/compare prints them side by side.
+#include <benchmark/benchmark.h>
+
 #include <cstddef>
 #include <memory>
 #include <ratio>
 #include <string>
-
-#include <benchmark/benchmark.h>
 
 #include <ctnn/ctnn.hpp>
 
@@ -82,12 +82,12 @@ template <class NetType>
 void register_net(const std::string& name) {
   for (const int threads : {1, 2}) {
     const std::string suffix = "/threads:" + std::to_string(threads);
-    benchmark::RegisterBenchmark((name + "/train_step/batch:64" + suffix).c_str(),
-                                 [threads](benchmark::State& state) { train_step<NetType, 64>(state, threads); })
-        ->UseRealTime();
-    benchmark::RegisterBenchmark((name + "/train_step/batch:256" + suffix).c_str(),
-                                 [threads](benchmark::State& state) { train_step<NetType, 256>(state, threads); })
-        ->UseRealTime();
+    benchmark::RegisterBenchmark((name + "/train_step/batch:64" + suffix).c_str(), [threads](benchmark::State& state) {
+      train_step<NetType, 64>(state, threads);
+    })->UseRealTime();
+    benchmark::RegisterBenchmark((name + "/train_step/batch:256" + suffix).c_str(), [threads](benchmark::State& state) {
+      train_step<NetType, 256>(state, threads);
+    })->UseRealTime();
   }
   benchmark::RegisterBenchmark((name + "/inference/batch:1/threads:1").c_str(), inference_latency<NetType>)
       ->UseRealTime();

@@ -1,8 +1,10 @@
 // kernels/conv2d.hpp: forward, backward_data and backward_weights against their references on
 // LeNet's and the best net's shapes and on awkward geometries (strides, padding, 1x1 outputs,
 // output widths around the SIMD width); the references against hand-computed values and against
-// each other through the adjoint identities. The SIMD flavours get a guarded im2col scratch of
-// taps x output plane floats, which must be large enough and is checked for overruns.
+// each other through the adjoint identities. The SIMD flavours run with the geometry fixed at
+// compile time (kernels::fixed, as the Conv layer calls them) on every case and with the run-time
+// geometry on the hand-computed ones. They get a guarded im2col scratch of taps x output plane
+// floats, which must be large enough and is checked for overruns.
 #include <doctest/doctest.h>
 
 #include <array>
@@ -219,7 +221,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernel conv2d: conv2d_forward matches conv2d_forward_
   test::Guarded columns(Case::columns_size);
   auto fast = test::random_buffer(Case::out_size, 1, 100, 200, Case::misalign);
   auto reference = test::random_buffer(Case::out_size, 2, 100, 200);
-  kernels::conv2d_forward(g, data.x.data(), data.w.data(), data.b.data(), fast.data(), columns.data());
+  kernels::conv2d_forward(kernels::fixed<g>, data.x.data(), data.w.data(), data.b.data(), fast.data(), columns.data());
   kernels::conv2d_forward_reference(g, data.x.data(), data.w.data(), data.b.data(), reference.data(), columns.data());
 
   test::Guarded magnitude(Case::out_size);
@@ -241,7 +243,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernel conv2d: conv2d_backward_data matches conv2d_ba
   test::Guarded columns(Case::columns_size);
   auto fast = test::random_buffer(Case::in_size, 3, 100, 200, Case::misalign);
   auto reference = test::random_buffer(Case::in_size, 4, 100, 200);
-  kernels::conv2d_backward_data(g, data.w.data(), data.dy.data(), fast.data(), columns.data());
+  kernels::conv2d_backward_data(kernels::fixed<g>, data.w.data(), data.dy.data(), fast.data(), columns.data());
   kernels::conv2d_backward_data_reference(g, data.w.data(), data.dy.data(), reference.data(), columns.data());
 
   test::Guarded magnitude(Case::in_size);
@@ -265,7 +267,8 @@ TEST_CASE_TEMPLATE_DEFINE("kernel conv2d: conv2d_backward_weights matches conv2d
   const auto db_start = test::random_buffer(g.filters, 6, -2, 2);
   auto fast_dw = test::copy_of(dw_start, Case::misalign), reference_dw = test::copy_of(dw_start);
   auto fast_db = test::copy_of(db_start, Case::misalign), reference_db = test::copy_of(db_start);
-  kernels::conv2d_backward_weights(g, data.x.data(), data.dy.data(), fast_dw.data(), fast_db.data(), columns.data());
+  kernels::conv2d_backward_weights(kernels::fixed<g>, data.x.data(), data.dy.data(), fast_dw.data(), fast_db.data(),
+                                   columns.data());
   kernels::conv2d_backward_weights_reference(g, data.x.data(), data.dy.data(), reference_dw.data(), reference_db.data(),
                                              columns.data());
 

@@ -219,8 +219,7 @@ inline void conv2d_backward_data_reference(const Conv2dGeometry& g, const float*
 
 // dcolumns = W^T dy, then col2im scatters it back onto the image.
 template <class Arch = xsimd::default_arch, class Geometry>
-void conv2d_backward_data(const Geometry& g, const float* w, const float* dy, float* dx,
-                          float* columns) noexcept {
+void conv2d_backward_data(const Geometry& g, const float* w, const float* dy, float* dx, float* columns) noexcept {
   const std::size_t plane = g.out_plane(), taps = g.taps();
   std::fill_n(columns, taps * plane, 0.0f);
   gemm<Arch>(taps, plane, g.filters, MatrixView{w, 1, taps}, dy, plane, columns, plane);
@@ -252,15 +251,22 @@ inline void conv2d_backward_weights_reference(const Conv2dGeometry& g, const flo
       }
 }
 
-// dw += dy rows^T: one matrix product (F,P) x (P,T) over the transposed im2col matrix, so the
-// SIMD lanes run along the taps. `columns` holds rows[p, t] here.
+// dw += dy rows^T, one matrix product (F,P) x (P,T) over the transposed im2col matrix, so the
+// SIMD lanes run along the taps; `columns` holds rows[p, t] here. With fewer taps than two SIMD
+// widths (a first layer: 9 or 25 taps) most lanes would idle, so there the lanes run along the
+// output plane instead: dw[f,t] += dot(dy[f,:], columns[t,:]) over the im2col matrix (gemm_nt).
 template <class Arch = xsimd::default_arch, class Geometry>
 void conv2d_backward_weights(const Geometry& g, const float* x, const float* dy, float* dw, float* db,
                              float* columns) noexcept {
   const std::size_t plane = g.out_plane(), taps = g.taps();
-  im2row<Arch>(g, x, columns);
   for (std::size_t f = 0; f < g.filters; ++f) db[f] += sum<Arch>(plane, dy + f * plane);
-  gemm<Arch>(g.filters, taps, plane, MatrixView{dy, plane, 1}, columns, taps, dw, taps);
+  if (taps < 2 * xsimd::batch<float, Arch>::size) {
+    im2col<Arch>(g, x, columns);
+    gemm_nt<Arch>(g.filters, taps, plane, dy, plane, columns, plane, dw, taps);
+  } else {
+    im2row<Arch>(g, x, columns);
+    gemm<Arch>(g.filters, taps, plane, MatrixView{dy, plane, 1}, columns, taps, dw, taps);
+  }
 }
 
 }  // namespace ctnn::kernels

@@ -28,11 +28,12 @@ inline void dense_forward_reference(const DenseBatch& d, const float* x, const f
     }
 }
 
+// y = b + x W^T: dot products of images and weight rows, blocked so that each weight row is
+// loaded once for several images (gemm_nt).
 template <class Arch = xsimd::default_arch>
 void dense_forward(const DenseBatch& d, const float* x, const float* w, const float* b, float* y) noexcept {
-  for (std::size_t m = 0; m < d.outputs; ++m)
-    for (std::size_t i = 0; i < d.count; ++i)
-      y[i * d.y_stride + m] = b[m] + dot<Arch>(d.inputs, w + m * d.inputs, x + i * d.x_stride);
+  for (std::size_t i = 0; i < d.count; ++i) std::copy_n(b, d.outputs, y + i * d.y_stride);
+  gemm_nt<Arch>(d.count, d.outputs, d.inputs, x, d.x_stride, w, d.inputs, y, d.y_stride);
 }
 
 // Differentiates y[i,m] = b[m] + sum_n w[m,n] x[i,n] with respect to x:

@@ -1,5 +1,8 @@
 // Matrix multiply-accumulate C += A B for row-major B and C; A is read through (row, column)
 // strides so the same kernel multiplies by A or by its transpose. C is (M,N), A is (M,K), B is (K,N).
+// gemm_nt is the other form, C += A B^T with A (M,K) and B (N,K) both row-major: every entry a
+// dot product along K, for products where K is the long dimension and M, N are short (a dense
+// layer on a few images, the weight gradient of a convolution with few taps).
 #pragma once
 
 #include <algorithm>
@@ -110,6 +113,65 @@ void gemm(std::size_t m_size, std::size_t n_size, std::size_t k_size, MatrixView
     default:
       return;
   }
+}
+
+// C[m,n] += sum_k A[m,k] B[n,k]
+inline void gemm_nt_reference(std::size_t m_size, std::size_t n_size, std::size_t k_size, const float* a,
+                              std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc) noexcept {
+  for (std::size_t m = 0; m < m_size; ++m)
+    for (std::size_t n = 0; n < n_size; ++n) {
+      float total = 0;
+      for (std::size_t k = 0; k < k_size; ++k) total += a[m * lda + k] * b[n * ldb + k];
+      c[m * ldc + n] += total;
+    }
+}
+
+namespace detail {
+// Rows x Columns dot products at once: each SIMD step along k loads Rows vectors of A and
+// Columns of B for Rows * Columns multiply-adds, and each sum is reduced across lanes once.
+template <class Arch, std::size_t Rows, std::size_t Columns>
+void gemm_nt_block(std::size_t k_size, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
+                   std::size_t ldc) noexcept {
+  using batch = xsimd::batch<float, Arch>;
+  batch acc[Rows][Columns];
+  for (std::size_t r = 0; r < Rows; ++r)
+    for (std::size_t col = 0; col < Columns; ++col) acc[r][col] = batch(0.0f);
+  std::size_t k = 0;
+  for (const std::size_t whole = k_size - k_size % batch::size; k < whole; k += batch::size) {
+    batch b_rows[Columns];
+    for (std::size_t col = 0; col < Columns; ++col) b_rows[col] = batch::load_unaligned(b + col * ldb + k);
+    for (std::size_t r = 0; r < Rows; ++r) {
+      const batch a_row = batch::load_unaligned(a + r * lda + k);
+      for (std::size_t col = 0; col < Columns; ++col) acc[r][col] = xsimd::fma(a_row, b_rows[col], acc[r][col]);
+    }
+  }
+  for (std::size_t r = 0; r < Rows; ++r)
+    for (std::size_t col = 0; col < Columns; ++col) {
+      float total = xsimd::hadd(acc[r][col]);
+      for (std::size_t tail = k; tail < k_size; ++tail) total += a[r * lda + tail] * b[col * ldb + tail];
+      c[r * ldc + col] += total;
+    }
+}
+
+template <class Arch, std::size_t Rows, std::size_t Columns>
+void gemm_nt_rows(std::size_t n_size, std::size_t k_size, const float* a, std::size_t lda, const float* b,
+                  std::size_t ldb, float* c, std::size_t ldc) noexcept {
+  std::size_t n = 0;
+  for (const std::size_t whole = n_size - n_size % Columns; n < whole; n += Columns)
+    gemm_nt_block<Arch, Rows, Columns>(k_size, a, lda, b + n * ldb, ldb, c + n, ldc);
+  for (; n < n_size; ++n) gemm_nt_block<Arch, Rows, 1>(k_size, a, lda, b + n * ldb, ldb, c + n, ldc);
+}
+}  // namespace detail
+
+// Blocks of 4 rows of A by 4 rows of B (8 loads for 16 multiply-adds); a single row of A, as in
+// inference on one image, takes 8 rows of B at a time so that B is streamed once.
+template <class Arch = xsimd::default_arch>
+void gemm_nt(std::size_t m_size, std::size_t n_size, std::size_t k_size, const float* a, std::size_t lda,
+             const float* b, std::size_t ldb, float* c, std::size_t ldc) noexcept {
+  std::size_t m = 0;
+  for (const std::size_t whole = m_size - m_size % 4; m < whole; m += 4)
+    detail::gemm_nt_rows<Arch, 4, 4>(n_size, k_size, a + m * lda, lda, b, ldb, c + m * ldc, ldc);
+  for (; m < m_size; ++m) detail::gemm_nt_rows<Arch, 1, 8>(n_size, k_size, a + m * lda, lda, b, ldb, c + m * ldc, ldc);
 }
 
 }  // namespace ctnn::kernels

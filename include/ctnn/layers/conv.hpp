@@ -68,7 +68,8 @@ struct Conv {
     void backward(const tensor_of<in_shape>& x, const tensor_of<out_shape>& y, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind& grad) const noexcept {
       activation::derivative(out_shape::size, y.data(), dy.data(), dy.data());
-      kernels::conv2d_backward_weights(kernels::fixed<geometry>, x.data(), dy.data(), grad.weight.data(), grad.bias.data(), columns());
+      kernels::conv2d_backward_weights(kernels::fixed<geometry>, x.data(), dy.data(), grad.weight.data(),
+                                       grad.bias.data(), columns());
       if (dx) kernels::conv2d_backward_data(kernels::fixed<geometry>, weight.data(), dy.data(), dx->data(), columns());
     }
 
