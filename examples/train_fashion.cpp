@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <ratio>
 
 #include <ctnn/ctnn.hpp>
@@ -29,10 +30,10 @@ int main(int argc, char** argv) try {
   cli.trainer.batch_size = 128;
   cli.trainer.schedule.learning_rate = 0.05f;
   cli.trainer.augmentation.affine = {.max_translation_pixels = 1};
-  CLI::App app("Train a small ctnn network on Fashion-MNIST and evaluate it on the test set.");
-  examples::add_training_options(app, cli);
-  CLI11_PARSE(app, argc, argv);
-  const auto output = examples::prepare(cli);
+  if (const auto exit_status = examples::parse_training_options(
+          cli, "Train a small ctnn network on Fashion-MNIST and evaluate it on the test set.", argc, argv))
+    return *exit_status;
+  const std::filesystem::path output = cli.output;
 
   FashionNet::summary();
   const auto data =
@@ -51,7 +52,8 @@ int main(int argc, char** argv) try {
   save_model(net, output / "model.safetensors",
              {.normalization = data.normalization, .class_names = classes, .extra = {}});
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  examples::report_results<FashionNet>(output, "train_fashion", report, result, wall);
+  examples::report_results(output, "train_fashion", FashionNet::signature(), FashionNet::param_count, report, result,
+                           wall);
 } catch (const std::exception& error) {
   std::fprintf(stderr, "train_fashion: %s\n", error.what());
   return 1;

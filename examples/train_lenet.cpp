@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 
 #include <ctnn/ctnn.hpp>
 #include <ctnn/data/preprocess.hpp>
@@ -29,10 +30,10 @@ int main(int argc, char** argv) try {
   cli.trainer.batch_size = 64;
   cli.trainer.schedule.learning_rate = 0.05f;
   cli.trainer.augmentation.affine = {.max_rotation_degrees = 8, .max_scale_change = 0.08f, .max_translation_pixels = 2};
-  CLI::App app("Train the design card's LeNet-5 on MNIST and evaluate it on the test set.");
-  examples::add_training_options(app, cli);
-  CLI11_PARSE(app, argc, argv);
-  const auto output = examples::prepare(cli);
+  if (const auto exit_status = examples::parse_training_options(
+          cli, "Train the design card's LeNet-5 on MNIST and evaluate it on the test set.", argc, argv))
+    return *exit_status;
+  const std::filesystem::path output = cli.output;
 
   LeNet5::summary();
 
@@ -51,7 +52,7 @@ int main(int argc, char** argv) try {
   save_model(net, output / "model.safetensors",
              {.normalization = data.normalization, .class_names = examples::digit_names, .extra = {}});
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  examples::report_results<LeNet5>(output, "train_lenet", report, result, wall);
+  examples::report_results(output, "train_lenet", LeNet5::signature(), LeNet5::param_count, report, result, wall);
 } catch (const std::exception& error) {
   std::fprintf(stderr, "train_lenet: %s\n", error.what());
   return 1;

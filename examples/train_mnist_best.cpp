@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <ratio>
 
 #include <ctnn/ctnn.hpp>
@@ -31,10 +32,11 @@ int main(int argc, char** argv) try {
   cli.trainer.label_smoothing = 0.1f;
   cli.trainer.augmentation.affine = {
       .max_rotation_degrees = 10, .max_scale_change = 0.1f, .max_translation_pixels = 2, .max_shear_degrees = 8};
-  CLI::App app("Train the strongest ctnn MNIST network (batch norm, dropout, augmentation) and evaluate it.");
-  examples::add_training_options(app, cli);
-  CLI11_PARSE(app, argc, argv);
-  const auto output = examples::prepare(cli);
+  if (const auto exit_status = examples::parse_training_options(
+          cli, "Train the strongest ctnn MNIST network (batch norm, dropout, augmentation) and evaluate it.", argc,
+          argv))
+    return *exit_status;
+  const std::filesystem::path output = cli.output;
 
   BestNet::summary();
   const auto data =
@@ -51,7 +53,8 @@ int main(int argc, char** argv) try {
   save_model(net, output / "model.safetensors",
              {.normalization = data.normalization, .class_names = examples::digit_names, .extra = {}});
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  examples::report_results<BestNet>(output, "train_mnist_best", report, result, wall);
+  examples::report_results(output, "train_mnist_best", BestNet::signature(), BestNet::param_count, report, result,
+                           wall);
 } catch (const std::exception& error) {
   std::fprintf(stderr, "train_mnist_best: %s\n", error.what());
   return 1;

@@ -371,14 +371,14 @@ struct TensorToWrite {
 };
 
 // The bytes of a safetensors file holding `tensors`, laid out in the given order, and
-// `metadata` (omitted when empty). Throws SafetensorsError, naming `destination`, on a
+// `metadata` (omitted when empty); the header lists the tensors by name, as the format allows. Throws SafetensorsError, naming `destination`, on a
 // duplicate or reserved name, an unknown dtype, a byte count that does not match the shape, or
 // text that is not valid UTF-8.
 inline std::vector<std::byte> serialize_safetensors(std::span<const TensorToWrite> tensors,
                                                     const std::map<std::string, std::string>& metadata,
                                                     std::string_view destination = "safetensors data") {
   const std::string source(destination);
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string_view> seen;
   std::uint64_t offset = 0;
@@ -414,12 +414,6 @@ inline std::vector<std::byte> serialize_safetensors(std::span<const TensorToWrit
   for (const TensorToWrite& tensor : tensors) bytes.insert(bytes.end(), tensor.bytes.begin(), tensor.bytes.end());
   return bytes;
 }
-
-namespace detail {
-
-// Writes `path + ".tmp-<pid>"` in the same folder, fsyncs it, renames it over `path`, then
-// fsyncs the folder. On failure the temporary file is removed and `path` is left as it was.
-}  // namespace detail
 
 // Writes a safetensors file atomically: readers of `path` see the old file or the complete new
 // one, never a part. Throws SafetensorsError naming `path`; on failure nothing is left behind.
