@@ -80,13 +80,13 @@ TEST_CASE("plots: an image grid shows every image at its scale, in rows of `colu
   ctnn::ImageGrid grid{.title = "", .tiles = {}, .columns = 3, .scale = 2};
   for (int i = 0; i < 7; ++i) grid.tiles.push_back({{ink, 28, 28}, {{"true 4", Color{200, 0, 0}}}});
   const Picture picture = ctnn::draw_image_grid(grid);
-  CHECK(count_pixels(picture, ctnn::black) == 7 * 56 * 56);
+  CHECK(count_pixels(picture, ctnn::colors::black) == 7 * 56 * 56);
   CHECK(picture.width() >= 3 * 56);
   CHECK(picture.height() >= 3 * (56 + 24));
   CHECK(count_pixels(picture, Color{200, 0, 0}) > 0);
 
   // A caption wider than the image widens its column; no tiles still make a picture.
-  grid.tiles[0].caption.push_back({"a caption much wider than the image", ctnn::black});
+  grid.tiles[0].caption.push_back({"a caption much wider than the image", ctnn::colors::black});
   CHECK(ctnn::draw_image_grid(grid).width() > picture.width());
   CHECK(ctnn::draw_image_grid({.title = "none", .tiles = {}, .columns = 6, .scale = 4}).width() > 0);
   grid.columns = 0;
@@ -136,8 +136,8 @@ TEST_CASE("plots: a line chart has the requested size, draws its series inside t
 }
 
 TEST_CASE("plots: side by side adds the widths and keeps the tallest height") {
-  const Picture row = ctnn::side_by_side({Picture(30, 20, ctnn::black), Picture(10, 40)});
+  const Picture row = ctnn::side_by_side({Picture(30, 20, ctnn::colors::black), Picture(10, 40)});
   CHECK(row.width() == 40);
   CHECK(row.height() == 40);
-  CHECK(count_pixels(row, ctnn::black) == 30 * 20);
+  CHECK(count_pixels(row, ctnn::colors::black) == 30 * 20);
 }

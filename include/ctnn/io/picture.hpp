@@ -32,8 +32,10 @@ struct Color {
   friend bool operator==(Color, Color) = default;
 };
 
+namespace colors {
 inline constexpr Color white{255, 255, 255};
 inline constexpr Color black{0, 0, 0};
+}  // namespace colors
 
 // a + (b - a) * t for t in [0, 1], per channel.
 inline Color mix(Color a, Color b, double t) noexcept {
@@ -44,9 +46,9 @@ inline Color mix(Color a, Color b, double t) noexcept {
   return {channel(a.red, b.red), channel(a.green, b.green), channel(a.blue, b.blue)};
 }
 
-// A grayscale image to draw: row-major values in [0, 1] with 0 the background, as Dataset
-// stores images (one channel).
-struct GrayImage {
+// A grayscale image to draw, viewed where it is stored: row-major values in [0, 1] with 0 the
+// background, as Dataset stores images (one channel).
+struct ImageView {
   std::span<const float> pixels;
   std::size_t width = 0, height = 0;
 };
@@ -62,7 +64,7 @@ class Picture {
   // Pictures are for reports: each side is 1 to 16384 pixels.
   static constexpr int max_side = 16384;
 
-  Picture(int width, int height, Color background = white) : width_(width), height_(height) {
+  Picture(int width, int height, Color background = colors::white) : width_(width), height_(height) {
     if (width < 1 || height < 1 || width > max_side || height > max_side)
       throw std::invalid_argument("Picture: " + std::to_string(width) + "x" + std::to_string(height) +
                                   " pixels; each side must be 1 to " + std::to_string(max_side));
@@ -130,14 +132,14 @@ class Picture {
 
   // Draws `image` with its top-left corner at (x, y), each pixel as a scale x scale block, as ink
   // on paper: 0 (background) is white, 1 black. Values outside [0, 1] are clamped, NaN is red.
-  void draw_image(const GrayImage& image, int x, int y, int scale = 1) {
+  void draw_image(const ImageView& image, int x, int y, int scale = 1) {
     if (image.pixels.size() != image.width * image.height)
       throw std::invalid_argument("Picture::draw_image: " + std::to_string(image.pixels.size()) + " values for a " +
                                   std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
     for (std::size_t row = 0; row < image.height; ++row)
       for (std::size_t column = 0; column < image.width; ++column) {
         const float value = image.pixels[row * image.width + column];
-        const Color color = std::isnan(value) ? Color{220, 0, 0} : mix(white, black, value);
+        const Color color = std::isnan(value) ? Color{220, 0, 0} : mix(colors::white, colors::black, value);
         fill_rect(x + static_cast<int>(column) * scale, y + static_cast<int>(row) * scale, scale, scale, color);
       }
   }

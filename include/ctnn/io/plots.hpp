@@ -41,7 +41,7 @@ inline Color sequential_color(double t) noexcept {
 
 struct TextLine {
   std::string text;
-  Color color = black;
+  Color color = colors::black;
 };
 
 struct HeatMap {
@@ -54,7 +54,7 @@ struct HeatMap {
 };
 
 struct GridTile {
-  GrayImage image;
+  ImageView image;
   std::vector<TextLine> caption;  // lines under the image
 };
 
@@ -68,7 +68,7 @@ struct ImageGrid {
 struct Series {
   std::string name;  // the legend entry; empty: not in the legend
   std::vector<double> x, y;
-  Color color = black;
+  Color color = colors::black;
   int thickness = 2;
   int dash = 0;          // pixels on, then off; 0: solid
   bool markers = false;  // a square at every point
@@ -102,8 +102,8 @@ inline int text_width(const std::string& text) { return Picture::text_size(text,
 // A bold title: the text drawn twice, one pixel apart.
 inline void draw_title(Picture& picture, const std::string& title, int y) {
   const int x = (picture.width() - text_width(title)) / 2;
-  picture.draw_text(x, y, title, black, text_scale);
-  picture.draw_text(x + 1, y, title, black, text_scale);
+  picture.draw_text(x, y, title, colors::black, text_scale);
+  picture.draw_text(x + 1, y, title, colors::black, text_scale);
 }
 
 inline void check_cells(std::size_t expected, std::size_t found, const char* what) {
@@ -203,7 +203,7 @@ inline void draw_legend(Picture& picture, const std::vector<Series>& series, Leg
   const bool at_top = position == LegendPosition::top_left || position == LegendPosition::top_right;
   const int x = at_left ? left + padding : right - padding - width;
   const int y = at_top ? top + padding : bottom - padding - height;
-  picture.fill_rect(x, y, width, height, white);
+  picture.fill_rect(x, y, width, height, colors::white);
   picture.draw_rect(x, y, width, height, {190, 190, 190});
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const Series& s = *entries[i];
@@ -211,7 +211,7 @@ inline void draw_legend(Picture& picture, const std::vector<Series>& series, Leg
     const int middle = row + text_height / 2;
     picture.draw_line(x + padding, middle, x + padding + sample, middle, s.color, s.thickness, s.dash);
     if (s.markers) picture.fill_rect(x + padding + sample / 2 - 3, middle - 3, 7, 7, s.color);
-    picture.draw_text(x + 2 * padding + sample, row, s.name, black, text_scale);
+    picture.draw_text(x + 2 * padding + sample, row, s.name, colors::black, text_scale);
   }
 }
 
@@ -251,23 +251,24 @@ inline Picture draw_heat_map(const HeatMap& map) {
       const int x = grid_left + static_cast<int>(c) * cell, y = grid_top + static_cast<int>(r) * cell;
       picture.fill_rect(x, y, cell, cell, sequential_color(map.shades[i]));
       picture.draw_rect(x, y, cell + 1, cell + 1, {210, 215, 222});
-      const Color ink = map.shades[i] > 0.55 ? white : map.shades[i] > 0 ? black : Color{150, 150, 150};
+      const Color ink = map.shades[i] > 0.55 ? colors::white : map.shades[i] > 0 ? colors::black : Color{150, 150, 150};
       picture.draw_text(x + (cell - text_width(map.cells[i])) / 2, y + (cell - text_height) / 2, map.cells[i], ink,
                         text_scale);
     }
   for (std::size_t r = 0; r < rows; ++r) {
     const int y = grid_top + static_cast<int>(r) * cell + (cell - text_height) / 2;
-    picture.draw_text(grid_left - padding - text_width(map.row_labels[r]), y, map.row_labels[r], black, text_scale);
+    picture.draw_text(grid_left - padding - text_width(map.row_labels[r]), y, map.row_labels[r], colors::black,
+                      text_scale);
   }
   const int labels_top = grid_top + grid_height + padding;
   for (std::size_t c = 0; c < columns; ++c) {
     const std::string& label = map.column_labels[c];
     const int center = grid_left + static_cast<int>(c) * cell + cell / 2;
     if (upward_columns)  // right-aligned against the grid, reading upward
-      picture.draw_text(center - text_height / 2, labels_top + text_width(label), label, black, text_scale,
+      picture.draw_text(center - text_height / 2, labels_top + text_width(label), label, colors::black, text_scale,
                         TextDirection::upward);
     else
-      picture.draw_text(center - text_width(label) / 2, labels_top, label, black, text_scale);
+      picture.draw_text(center - text_width(label) / 2, labels_top, label, colors::black, text_scale);
   }
   int y = labels_top + column_label_height + padding * 2;
   if (!map.column_title.empty()) {
@@ -428,9 +429,9 @@ inline Picture draw_line_chart(const LineChart& chart) {
   if (!chart.title.empty()) draw_title(picture, chart.title, padding * 2);
   if (!chart.x_label.empty())
     picture.draw_text(left + (plot_width - text_width(chart.x_label)) / 2, chart.height - padding * 2 - text_height,
-                      chart.x_label, black, text_scale);
+                      chart.x_label, colors::black, text_scale);
   if (!chart.y_label.empty())
-    picture.draw_text(padding * 2, top + (plot_height + text_width(chart.y_label)) / 2, chart.y_label, black,
+    picture.draw_text(padding * 2, top + (plot_height + text_width(chart.y_label)) / 2, chart.y_label, colors::black,
                       text_scale, TextDirection::upward);
   draw_legend(picture, chart.series, chart.legend, left, top, right, bottom);
   return picture;
