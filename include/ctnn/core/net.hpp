@@ -385,20 +385,32 @@ class Net<Input<Channels, Height, Width>, Specs...> {
     [&]<std::size_t... I>(std::index_sequence<I...>) { (backward_layer<layer_count - 1 - I>(ws, input_only), ...); }
     (std::make_index_sequence<layer_count>{});
 
-    // grad += chunk 0 + chunk 1 + ..., in chunk order for every element; the chunks are zeroed
-    // in the same pass, ready for the next backward.
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (reduce_chunk_gradients<I>(ws, input_only), ...); }
+    (std::make_index_sequence<layer_count>{});
+  }
+
+  // grad += chunk 0 + chunk 1 + ..., in chunk order for every element; the chunks are zeroed in
+  // the same pass, ready for the next backward. A batch layer in training wrote the total itself
+  // and left the chunks at zero, but for chunk 0 when only the input gradient was wanted.
+  template <std::size_t I, std::size_t Batch>
+  void reduce_chunk_gradients(Workspace<Net, Batch>& ws, bool input_only) {
     auto& storage = *ws.storage_;
-    [&]<std::size_t... Chunk>(std::index_sequence<Chunk...>) {
-      for_each_parameter(
-          [input_only](auto& total, auto&... parts) {
+    if (BatchLayer<layer_type<I>> && ws.mode_ == Mode::train) {
+      auto zero = [](auto& tensor) { tensor.fill(0.0f); };
+      if (input_only) detail::for_each_in_layer(zero, std::get<I>(storage.chunk_grads[0]).parameters());
+      return;
+    }
+    auto add_and_clear = [input_only](auto& total, auto&... parts) {
 #pragma omp parallel for schedule(static)
-            for (std::size_t i = 0; i < total.size; ++i) {
-              float sum = total[i];
-              ((sum += parts[i], parts[i] = 0.0f), ...);
-              if (!input_only) total[i] = sum;
-            }
-          },
-          storage.grad, storage.chunk_grads[Chunk]...);
+      for (std::size_t i = 0; i < total.size; ++i) {
+        float sum = total[i];
+        ((sum += parts[i], parts[i] = 0.0f), ...);
+        if (!input_only) total[i] = sum;
+      }
+    };
+    [&]<std::size_t... Chunk>(std::index_sequence<Chunk...>) {
+      detail::for_each_in_layer(add_and_clear, std::get<I>(storage.grad).parameters(),
+                                std::get<I>(storage.chunk_grads[Chunk]).parameters()...);
     }
     (std::make_index_sequence<Workspace<Net, Batch>::chunk_count>{});
   }

@@ -3,6 +3,7 @@
 // is Shape<Units, 1, 1>. Arithmetic: kernels/dense.hpp.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -71,7 +72,46 @@ struct Dense {
                                       grad.bias.data());
     }
 
+    // Training takes the whole mini-batch, so that the weight gradient is one product over all
+    // its images rather than one per chunk of images summed afterwards (a weight matrix per
+    // chunk is more memory traffic than the product itself). Threads split the images for the
+    // forward pass and the input gradient, and the units for the weight gradient: each gradient
+    // element is summed over the images in order by one thread, whatever the thread count.
+    void forward_batch(std::span<const tensor_of<in_shape>> xs, std::span<tensor_of<out_shape>> ys) const noexcept {
+      const std::size_t count = xs.size();
+#pragma omp parallel for schedule(static)
+      for (std::size_t part = 0; part < parts; ++part) {
+        const std::size_t first = part * count / parts, last = (part + 1) * count / parts;
+        if (first < last) forward_chunk(xs.subspan(first, last - first), ys.subspan(first, last - first));
+      }
+    }
+    void backward_batch(std::span<const tensor_of<in_shape>> xs, std::span<const tensor_of<out_shape>> ys,
+                        std::span<tensor_of<out_shape>> dys, std::span<tensor_of<in_shape>> dxs,
+                        bind& grad) const noexcept {
+      const std::size_t count = xs.size();
+#pragma omp parallel for schedule(static)
+      for (std::size_t part = 0; part < parts; ++part) {
+        const std::size_t first = part * count / parts, last = (part + 1) * count / parts;
+        for (std::size_t i = first; i < last; ++i)
+          activation::derivative(out_shape::size, ys[i].data(), dys[i].data(), dys[i].data());
+        if (!dxs.empty() && first < last)
+          kernels::dense_backward_data(batch(last - first), weight.data(), dys[first].data(), dxs[first].data());
+      }
+      constexpr std::size_t unit_blocks = (out_shape::size + units_per_block - 1) / units_per_block;
+#pragma omp parallel for schedule(static)
+      for (std::size_t block = 0; block < unit_blocks; ++block) {
+        const std::size_t first = block * units_per_block;
+        const std::size_t units = std::min(units_per_block, out_shape::size - first);
+        kernels::DenseBatch slice = batch(count);
+        slice.outputs = units;
+        kernels::dense_backward_weights(slice, xs.front().data(), dys.front().data() + first,
+                                        grad.weight.data() + first * inputs, grad.bias.data() + first);
+      }
+    }
+
    private:
+    static constexpr std::size_t parts = 8;             // image ranges of forward_batch / backward_batch
+    static constexpr std::size_t units_per_block = 16;  // rows of the weight gradient per task
     // Consecutive tensors of an array are whole cache lines apart: their stride in floats.
     static constexpr kernels::DenseBatch batch(std::size_t count) noexcept {
       return {inputs, out_shape::size, count, sizeof(tensor_of<in_shape>) / sizeof(float),
