@@ -62,7 +62,7 @@ struct PoolCase {
   const char* layer;
   PoolGeometry geometry;
 };
-const PoolCase pool_cases[] = {
+constexpr PoolCase pool_cases[] = {
     {"lenet.pool", {6, 24, 24, 2, 2}}, {"best.pool1", {32, 24, 24, 2, 2}}, {"best.pool2", {64, 8, 8, 2, 2}}};
 
 struct ElementwiseCase {
@@ -161,22 +161,35 @@ void register_dense() {
 
 // Pooling and element-wise passes do no multiply-adds: their FLOP count is one operation per
 // element read, and they are bound by memory, not by the FMA units.
+template <std::size_t Case>
+void register_pool_case() {
+  constexpr PoolGeometry g = pool_cases[Case].geometry;
+  constexpr auto fixed_g = fixed<g>;
+  const char* layer = pool_cases[Case].layer;
+  const std::size_t in = g.channels * g.height * g.width, out = g.channels * g.out_height() * g.out_width();
+  add_pair("max_pool_forward", layer, 1, static_cast<double>(in), [=](bool simd) {
+    return [=, x = Buffer(in, 1), y = Buffer(out, 2)]() {
+      if (simd)
+        max_pool_forward(fixed_g, x.data, y.data);
+      else
+        max_pool_forward_reference(g, x.data, y.data);
+    };
+  });
+  Buffer x(in, 1), y(out, 2);
+  max_pool_forward_reference(g, x.data, y.data);
+  add_pair("max_pool_backward", layer, 1, static_cast<double>(in), [=](bool simd) {
+    return [=, dy = Buffer(out, 3), dx = Buffer(in, 4)]() {
+      if (simd)
+        max_pool_backward(fixed_g, x.data, y.data, dy.data, dx.data);
+      else
+        max_pool_backward_reference(g, x.data, y.data, dy.data, dx.data);
+    };
+  });
+}
+
 void register_memory_bound() {
-  for (const auto& [layer, g] : pool_cases) {
-    const std::size_t in = g.channels * g.height * g.width, out = g.channels * g.out_height() * g.out_width();
-    add_pair("max_pool_forward", layer, 1, static_cast<double>(in), [=](bool simd) {
-      return [=, x = Buffer(in, 1), y = Buffer(out, 2)]() {
-        (simd ? max_pool_forward<> : max_pool_forward_reference)(g, x.data, y.data);
-      };
-    });
-    Buffer x(in, 1), y(out, 2);
-    max_pool_forward_reference(g, x.data, y.data);
-    add_pair("max_pool_backward", layer, 1, static_cast<double>(in), [=](bool simd) {
-      return [=, dy = Buffer(out, 3), dx = Buffer(in, 4)]() {
-        (simd ? max_pool_backward<> : max_pool_backward_reference)(g, x.data, y.data, dy.data, dx.data);
-      };
-    });
-  }
+  [&]<std::size_t... Case>(std::index_sequence<Case...>) { (register_pool_case<Case>(), ...); }
+  (std::make_index_sequence<std::size(pool_cases)>{});
   for (const auto& [layer, size] : elementwise_cases) {
     add_pair("relu_forward", layer, 1, static_cast<double>(size), [=](bool simd) {
       return [=, x = Buffer(size, 1), y = Buffer(size, 2)]() {

@@ -1,6 +1,8 @@
 // kernels/pool.hpp: max and average pooling against their references for windows (2,2), (3,2),
 // (3,3) and (2,1) on odd and even shapes, some with output rows of several SIMD widths. Max pool
-// and its gradient routing must match bit for bit, including on inputs full of ties.
+// and its gradient routing must match bit for bit, including on inputs full of ties. The SIMD
+// kernels run with the geometry fixed at compile time on every case (kernels::fixed, as the
+// layers call them) and with the run-time geometry on the hand-computed ones.
 // g++ 12 with AVX-512 (-march=native here) warns inside its own avx512fintrin.h (`__Y` from
 // _mm512_undefined_ps "may be used uninitialized") when xsimd::max inlines into max_pool_forward;
 // the top-level CMakeLists.txt silences the same warning on ctnn_native.
@@ -166,7 +168,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernel pool: max_pool matches the reference bit for b
     const auto x = pool_input<Case>(kind, case_seed<Case>(401) + static_cast<std::uint64_t>(kind));
     auto fast_y = test::random_buffer(Case::out_size, 1, 100, 200, Case::misalign);
     auto y = test::random_buffer(Case::out_size, 2, 100, 200);
-    kernels::max_pool_forward(g, x.data(), fast_y.data());
+    kernels::max_pool_forward(kernels::fixed<g>, x.data(), fast_y.data());
     kernels::max_pool_forward_reference(g, x.data(), y.data());
     const auto forward = test::bit_difference(fast_y.span(), y.span());
     CHECK_MESSAGE(forward.error == 0, forward);
@@ -175,7 +177,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernel pool: max_pool matches the reference bit for b
     const auto dy = test::random_buffer(Case::out_size, case_seed<Case>(402), -1, 1, Case::misalign);
     auto fast_dx = test::random_buffer(Case::in_size, 3, 100, 200, Case::misalign);
     auto dx = test::random_buffer(Case::in_size, 4, 100, 200);
-    kernels::max_pool_backward(g, x.data(), y.data(), dy.data(), fast_dx.data());
+    kernels::max_pool_backward(kernels::fixed<g>, x.data(), y.data(), dy.data(), fast_dx.data());
     kernels::max_pool_backward_reference(g, x.data(), y.data(), dy.data(), dx.data());
     const auto backward = test::bit_difference(fast_dx.span(), dx.span());
     CHECK_MESSAGE(backward.error == 0, backward);
@@ -203,7 +205,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernel pool: max_pool agrees on windows of signed zer
     value = draw < 0.4f ? -0.0f : draw < 0.8f ? 0.0f : -std::fabs(value);
   }
   test::Guarded fast_y(Case::out_size, Case::misalign), y(Case::out_size);
-  kernels::max_pool_forward(g, x.data(), fast_y.data());
+  kernels::max_pool_forward(kernels::fixed<g>, x.data(), fast_y.data());
   kernels::max_pool_forward_reference(g, x.data(), y.data());
   for (std::size_t i = 0; i < Case::out_size; ++i) {
     CAPTURE(i);
@@ -212,7 +214,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernel pool: max_pool agrees on windows of signed zer
 
   const auto dy = test::random_buffer(Case::out_size, case_seed<Case>(405), -1, 1);
   test::Guarded fast_dx(Case::in_size, Case::misalign), dx(Case::in_size);
-  kernels::max_pool_backward(g, x.data(), fast_y.data(), dy.data(), fast_dx.data());
+  kernels::max_pool_backward(kernels::fixed<g>, x.data(), fast_y.data(), dy.data(), fast_dx.data());
   kernels::max_pool_backward_reference(g, x.data(), y.data(), dy.data(), dx.data());
   const auto backward = test::bit_difference(fast_dx.span(), dx.span());
   CHECK_MESSAGE(backward.error == 0, backward);
@@ -227,7 +229,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernel pool: avg_pool matches the reference", Case, a
   const auto x = test::random_buffer(Case::in_size, case_seed<Case>(406), -1, 1, Case::misalign);
   auto fast_y = test::random_buffer(Case::out_size, 1, 100, 200, Case::misalign);
   auto y = test::random_buffer(Case::out_size, 2, 100, 200);
-  kernels::avg_pool_forward(g, x.data(), fast_y.data());
+  kernels::avg_pool_forward(kernels::fixed<g>, x.data(), fast_y.data());
   kernels::avg_pool_forward_reference(g, x.data(), y.data());
   test::Guarded magnitude_y(Case::out_size);
   kernels::avg_pool_forward_reference(g, test::absolute(x).data(), magnitude_y.data());
@@ -238,7 +240,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernel pool: avg_pool matches the reference", Case, a
   const auto dy = test::random_buffer(Case::out_size, case_seed<Case>(407), -1, 1, Case::misalign);
   auto fast_dx = test::random_buffer(Case::in_size, 3, 100, 200, Case::misalign);
   auto dx = test::random_buffer(Case::in_size, 4, 100, 200);
-  kernels::avg_pool_backward(g, dy.data(), fast_dx.data());
+  kernels::avg_pool_backward(kernels::fixed<g>, dy.data(), fast_dx.data());
   kernels::avg_pool_backward_reference(g, dy.data(), dx.data());
   test::Guarded magnitude_dx(Case::in_size);
   kernels::avg_pool_backward_reference(g, test::absolute(dy).data(), magnitude_dx.data());

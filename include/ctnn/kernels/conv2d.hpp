@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include <ctnn/kernels/fixed.hpp>
 #include <ctnn/kernels/gemm.hpp>
 #include <ctnn/kernels/vector.hpp>
 
@@ -24,12 +25,9 @@ struct Conv2dGeometry {
   constexpr std::size_t taps() const noexcept { return channels * kernel * kernel; }
 };
 
-// A geometry fixed at compile time, with Conv2dGeometry's members as constants: the SIMD kernels
-// take either, and with this one every loop bound is a constant and the stride and padding
-// branches fold away (the runs im2col copies are often shorter than one SIMD width, where the
-// loop overhead would otherwise dominate). Layers pass kernels::fixed<geometry>.
+// Conv2dGeometry's members as constants (kernels/fixed.hpp).
 template <Conv2dGeometry G>
-struct FixedConv2dGeometry {
+struct Fixed<G, Conv2dGeometry> {
   static constexpr std::size_t channels = G.channels, height = G.height, width = G.width;
   static constexpr std::size_t filters = G.filters, kernel = G.kernel, stride = G.stride, padding = G.padding;
   static constexpr std::size_t out_height() noexcept { return G.out_height(); }
@@ -37,8 +35,6 @@ struct FixedConv2dGeometry {
   static constexpr std::size_t out_plane() noexcept { return G.out_plane(); }
   static constexpr std::size_t taps() noexcept { return G.taps(); }
 };
-template <Conv2dGeometry G>
-inline constexpr FixedConv2dGeometry<G> fixed{};
 
 namespace detail {
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 
+#include <ctnn/kernels/fixed.hpp>
 #include <ctnn/kernels/vector.hpp>
 
 namespace ctnn::kernels {
@@ -18,6 +19,15 @@ struct PoolGeometry {
 
   constexpr std::size_t out_height() const noexcept { return (height - window) / stride + 1; }
   constexpr std::size_t out_width() const noexcept { return (width - window) / stride + 1; }
+};
+
+// PoolGeometry's members as constants (kernels/fixed.hpp).
+template <PoolGeometry G>
+struct Fixed<G, PoolGeometry> {
+  static constexpr std::size_t channels = G.channels, height = G.height, width = G.width;
+  static constexpr std::size_t window = G.window, stride = G.stride;
+  static constexpr std::size_t out_height() noexcept { return G.out_height(); }
+  static constexpr std::size_t out_width() noexcept { return G.out_width(); }
 };
 
 // y[c,oh,ow] = max_{i,j} x[c, oh*S+i, ow*S+j]
@@ -44,8 +54,8 @@ xsimd::batch<std::int32_t, Arch> strided_lanes(std::size_t stride) noexcept {
 }
 }  // namespace detail
 
-template <class Arch = xsimd::default_arch>
-void max_pool_forward(const PoolGeometry& g, const float* x, float* y) noexcept {
+template <class Arch = xsimd::default_arch, class Geometry>
+void max_pool_forward(const Geometry& g, const float* x, float* y) noexcept {
   using batch = xsimd::batch<float, Arch>;
   const auto index = detail::strided_lanes<Arch>(g.stride);
   const std::size_t out_h = g.out_height(), out_w = g.out_width();
@@ -95,8 +105,8 @@ inline void max_pool_backward_reference(const PoolGeometry& g, const float* x, c
 
 // Finds the first matching window position for a run of outputs with SIMD compares, then adds
 // each lane's gradient with a scalar store (xsimd 8.1 has no scatter).
-template <class Arch = xsimd::default_arch>
-void max_pool_backward(const PoolGeometry& g, const float* x, const float* y, const float* dy, float* dx) noexcept {
+template <class Arch = xsimd::default_arch, class Geometry>
+void max_pool_backward(const Geometry& g, const float* x, const float* y, const float* dy, float* dx) noexcept {
   using batch = xsimd::batch<float, Arch>;
   using mask = xsimd::batch_bool<float, Arch>;
   const auto index = detail::strided_lanes<Arch>(g.stride);
@@ -153,8 +163,8 @@ inline void avg_pool_forward_reference(const PoolGeometry& g, const float* x, fl
 }
 
 // One strided axpy per window position over the output row.
-template <class Arch = xsimd::default_arch>
-void avg_pool_forward(const PoolGeometry& g, const float* x, float* y) noexcept {
+template <class Arch = xsimd::default_arch, class Geometry>
+void avg_pool_forward(const Geometry& g, const float* x, float* y) noexcept {
   const std::size_t out_h = g.out_height(), out_w = g.out_width();
   const float scale = 1.0f / static_cast<float>(g.window * g.window);
   std::fill_n(y, g.channels * out_h * out_w, 0.0f);
@@ -181,8 +191,8 @@ inline void avg_pool_backward_reference(const PoolGeometry& g, const float* dy, 
 }
 
 // Stride 1 rows are axpys; strided rows scatter, which stays scalar.
-template <class Arch = xsimd::default_arch>
-void avg_pool_backward(const PoolGeometry& g, const float* dy, float* dx) noexcept {
+template <class Arch = xsimd::default_arch, class Geometry>
+void avg_pool_backward(const Geometry& g, const float* dy, float* dx) noexcept {
   const std::size_t out_h = g.out_height(), out_w = g.out_width();
   const float scale = 1.0f / static_cast<float>(g.window * g.window);
   std::fill_n(dx, g.channels * g.height * g.width, 0.0f);

@@ -53,11 +53,11 @@ struct MaxPool {
     static std::string label() { return base::label(name); }
 
     void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
-      kernels::max_pool_forward(base::geometry, x.data(), y.data());
+      kernels::max_pool_forward(kernels::fixed<base::geometry>, x.data(), y.data());
     }
     void backward(const tensor_of<in_shape>& x, const tensor_of<out_shape>& y, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind&) const noexcept {
-      if (dx) kernels::max_pool_backward(base::geometry, x.data(), y.data(), dy.data(), dx->data());
+      if (dx) kernels::max_pool_backward(kernels::fixed<base::geometry>, x.data(), y.data(), dy.data(), dx->data());
     }
   };
 };
@@ -79,11 +79,11 @@ struct AvgPool {
     static std::string label() { return base::label(name); }
 
     void forward(const tensor_of<in_shape>& x, tensor_of<out_shape>& y) const noexcept {
-      kernels::avg_pool_forward(base::geometry, x.data(), y.data());
+      kernels::avg_pool_forward(kernels::fixed<base::geometry>, x.data(), y.data());
     }
     void backward(const tensor_of<in_shape>&, const tensor_of<out_shape>&, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind&) const noexcept {
-      if (dx) kernels::avg_pool_backward(base::geometry, dy.data(), dx->data());
+      if (dx) kernels::avg_pool_backward(kernels::fixed<base::geometry>, dy.data(), dx->data());
     }
   };
 };
