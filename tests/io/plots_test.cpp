@@ -41,6 +41,23 @@ TEST_CASE("plots: ticks are 1, 2 or 5 times a power of ten") {
   CHECK(ctnn::detail::tick_label(0.004, 0.002) == "0.004");
 }
 
+TEST_CASE("plots: a range from the data ends on ticks of the step the chart will use") {
+  ctnn::Series accuracy;
+  accuracy.x = {1, 2};
+  accuracy.y = {91.3, 99.7};  // span 8.4 -> step 1 -> [91, 100], whose span 9 calls for step 2
+  const auto ys = [](const ctnn::Series& s) -> const std::vector<double>& { return s.y; };
+  const ctnn::AxisRange range = ctnn::detail::data_range(std::vector{accuracy}, ys);
+  CHECK(range.low == doctest::Approx(90));
+  CHECK(range.high == doctest::Approx(100));
+  CHECK(ctnn::detail::tick_step(range.high - range.low) == doctest::Approx(2));
+
+  ctnn::Series single;
+  single.x = single.y = {3};
+  const ctnn::AxisRange around = ctnn::detail::data_range(std::vector{single}, ys);
+  CHECK(around.low < 3);
+  CHECK(around.high > 3);
+}
+
 TEST_CASE("plots: sequential colours run from near white to dark blue") {
   CHECK(ctnn::sequential_color(0) == Color{247, 251, 255});
   CHECK(ctnn::sequential_color(1) == Color{8, 48, 107});

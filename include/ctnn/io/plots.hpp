@@ -159,8 +159,13 @@ AxisRange data_range(const std::vector<Series>& series, Values values) {
     low -= 0.5;
     high += 0.5;
   }
-  const double step = tick_step(high - low);
-  return {std::floor(low / step + 1e-9) * step, std::ceil(high / step - 1e-9) * step};
+  // Widening can call for a coarser step, which the chart will use: widen again to its multiples.
+  AxisRange range{low, high};
+  for (int round = 0; round < 4; ++round) {
+    const double step = tick_step(range.high - range.low);
+    range = {std::floor(low / step + 1e-9) * step, std::ceil(high / step - 1e-9) * step};
+  }
+  return range;
 }
 
 // Clips the segment (x0, y0)-(x1, y1) to [0, width] x [0, height] (Liang-Barsky); false if
