@@ -62,6 +62,8 @@ TEST_CASE("plots: sequential colours run from near white to dark blue") {
   CHECK(ctnn::sequential_color(0) == Color{247, 251, 255});
   CHECK(ctnn::sequential_color(1) == Color{8, 48, 107});
   CHECK(ctnn::sequential_color(-3) == ctnn::sequential_color(0));
+  CHECK(ctnn::sequential_color(std::nan("")) == ctnn::sequential_color(0));
+  CHECK(ctnn::sequential_color(7) == ctnn::sequential_color(1));
   CHECK(ctnn::sequential_color(0.7).blue < ctnn::sequential_color(0.3).blue);
 }
 

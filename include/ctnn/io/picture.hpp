@@ -37,9 +37,9 @@ inline constexpr Color white{255, 255, 255};
 inline constexpr Color black{0, 0, 0};
 }  // namespace colors
 
-// a + (b - a) * t for t in [0, 1], per channel.
+// a + (b - a) * t per channel, with t clamped to [0, 1] and NaN taken as 0.
 inline Color mix(Color a, Color b, double t) noexcept {
-  t = std::clamp(t, 0.0, 1.0);
+  t = t > 0 ? std::min(t, 1.0) : 0.0;
   const auto channel = [t](std::uint8_t from, std::uint8_t to) {
     return static_cast<std::uint8_t>(std::lround(from + (to - from) * t));
   };

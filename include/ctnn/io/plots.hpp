@@ -35,7 +35,7 @@ inline constexpr std::array<Color, 10> category_colors{{{31, 119, 180},
 // A shade for t in [0, 1], from white through light blue to dark blue (matplotlib's "Blues").
 inline Color sequential_color(double t) noexcept {
   constexpr Color light{247, 251, 255}, middle{107, 174, 214}, dark{8, 48, 107};
-  t = std::clamp(t, 0.0, 1.0);
+  t = t > 0 ? std::min(t, 1.0) : 0.0;  // NaN: the lightest
   return t < 0.5 ? mix(light, middle, 2 * t) : mix(middle, dark, 2 * t - 1);
 }
 
