@@ -149,8 +149,9 @@ TEST_CASE("prepare_digit: any canvas, pen and position gives MNIST's layout") {
       {"seven, near the top-left of 1000x800", seven_drawing(800, 1000, 5, 5, 200, 5)},
       {"small seven in a 28x28 image", seven_drawing(28, 28, 9, 9, 10, 2)},
   };
-  for (const auto& [name, coverage] : cases) {
-    CAPTURE(name);
+  for (const Case& test_case : cases) {
+    CAPTURE(test_case.name);  // clang 14 cannot capture a structured binding
+    const GrayImage& coverage = test_case.coverage;
     for (const bool dark_ink : {true, false}) {
       CAPTURE(dark_ink);
       const auto digit = ctnn::prepare_digit(dark_ink ? page(coverage, 1.0f, 0.05f) : page(coverage, 0.0f, 0.9f));
