@@ -1,5 +1,5 @@
 // kernels/gemm.hpp: the register-blocked C += A B against gemm_reference, with A read directly and
-// through its transpose (as conv2d's backward_data does), row counts around the 4-row block,
+// through its transpose (as conv2d's backward_data does), row counts around the 8-row block (every remainder 1 to 7),
 // column counts around one and two SIMD widths, leading dimensions wider than the matrix, and the
 // products convolution hands it (filters x output plane x taps).
 #include <doctest/doctest.h>
