@@ -36,6 +36,7 @@ using LeNetConv2 = GemmCase<16, 64, 150>;
 using LeNetConv2Data = GemmCase<150, 64, 16, true>;
 using BestNet = GemmCase<64, 196, 288>;
 using Strided = GemmCase<9, 3 * test::width + 3, 17, false, 7, 1>;
+using TenRows = GemmCase<10, test::width + 5, 11, true>;
 
 TYPE_TO_STRING_AS("1x1x1", Tiny);
 TYPE_TO_STRING_AS("3x5x7 unaligned", Small);
@@ -47,9 +48,10 @@ TYPE_TO_STRING_AS("16x64x150 LeNet conv2 forward", LeNetConv2);
 TYPE_TO_STRING_AS("150x64x16 LeNet conv2 backward transposed A", LeNetConv2Data);
 TYPE_TO_STRING_AS("64x196x288 best net conv", BestNet);
 TYPE_TO_STRING_AS("9x(3W+3)x17 wide ldb and ldc", Strided);
+TYPE_TO_STRING_AS("10x(W+5)x11 transposed A", TenRows);
 
 using GemmCases = std::tuple<Tiny, Small, OneBlock, BlockPlusOne, BelowWidth, AboveWidthDeep, LeNetConv2,
-                             LeNetConv2Data, BestNet, Strided>;
+                             LeNetConv2Data, BestNet, Strided, TenRows>;
 
 TEST_CASE("kernel gemm: the reference gives hand-computed values") {
   // C = [1 1; 1 1] += [1 2 3; 4 5 6] [1 0; 0 1; 1 -1], then the same with A read as a transpose.
