@@ -259,6 +259,29 @@ TEST_CASE("image: empty, unknown and corrupt bytes are ImageErrors that name the
   CHECK(decode_error(pgm_header("0 5")).find("test image:") == 0);
 }
 
+TEST_CASE("image: a JPEG Huffman table of more than 256 codes is refused before stb overruns it") {
+  const Bytes plain = jpeg(16, 8, 1, Bytes(16 * 8, 90));
+  CHECK(decode(plain).width == 16);  // stb's own tables pass
+  // A DHT segment right after the SOI: one DC table whose 16 code counts add up to 304. (Sized
+  // up front: g++ 12 warns falsely about inserting into small vectors.)
+  Bytes table(5 + 16 + 304, 0);
+  const std::uint8_t header[] = {0xFF, 0xC4, 0x01, 0x43, 0x00};  // length 2 + 17 + 304 = 323
+  std::copy(std::begin(header), std::end(header), table.begin());
+  std::fill(table.begin() + 5, table.begin() + 21, std::uint8_t{19});
+  const auto after_soi = [&](std::size_t table_bytes, bool rest) {
+    Bytes out(2 + table_bytes + (rest ? plain.size() - 2 : 0));
+    std::copy(plain.begin(), plain.begin() + 2, out.begin());
+    std::copy(table.begin(), table.begin() + static_cast<std::ptrdiff_t>(table_bytes), out.begin() + 2);
+    if (rest) std::copy(plain.begin() + 2, plain.end(), out.begin() + 2 + static_cast<std::ptrdiff_t>(table_bytes));
+    return out;
+  };
+  CHECK(decode_error(after_soi(table.size(), true)).find("Huffman table with more than 256 codes") !=
+        std::string::npos);
+  // The same table cut off by the end of the file is read as stb reads it: missing bytes are 0.
+  CHECK_FALSE(ctnn::detail::jpeg_has_oversized_huffman_table(as_bytes(after_soi(9, false))));  // 4 x 19 codes
+  CHECK(ctnn::detail::jpeg_has_oversized_huffman_table(as_bytes(after_soi(21, false))));       // 16 x 19
+}
+
 TEST_CASE("image: a header claiming too many pixels is refused before decoding") {
   // No pixel data follows these headers: a decode would fail with stb's reason instead.
   CHECK(decode_error(pgm_header("20000 20000")).find("20000x20000 pixels is too large") != std::string::npos);
