@@ -178,6 +178,35 @@ TEST_CASE("prepare_digit: both polarities and a dim gray photo give the same dig
   CHECK(mean_difference(dark_on_light, from_photo) < 0.03);
 }
 
+TEST_CASE("prepare_digit: a page lit unevenly reads as one lit evenly") {
+  // 25% darker from left to right, and a vignette: the 7's ink on the bright side is lighter than
+  // the paper on the dark side, so no single threshold separates them.
+  const GrayImage coverage = seven_drawing(600, 800, 300, 100, 400, 6);
+  GrayImage lit = page(coverage, 0.95f, 0.35f);
+  for (std::size_t r = 0; r < lit.height; ++r)
+    for (std::size_t c = 0; c < lit.width; ++c) {
+      const double x = static_cast<double>(c) / 800 - 0.5, y = static_cast<double>(r) / 600 - 0.5;
+      lit(r, c) *= static_cast<float>((1 - 0.25 * (x + 0.5)) * (1 - 0.3 * (x * x + y * y)));
+    }
+  const auto even = ctnn::prepare_digit(page(coverage, 0.95f, 0.35f));
+  const auto uneven = ctnn::prepare_digit(lit);
+  check_mnist_layout(uneven);
+  CHECK(mean_difference(even, uneven) < 0.02);
+}
+
+TEST_CASE("paper surface: a smooth page without ink is fitted exactly") {
+  GrayImage shaded(90, 120);
+  for (std::size_t r = 0; r < shaded.height; ++r)
+    for (std::size_t c = 0; c < shaded.width; ++c) {
+      const double x = static_cast<double>(c) / 120, y = static_cast<double>(r) / 90;
+      shaded(r, c) = static_cast<float>(0.9 - 0.2 * x + 0.1 * y - 0.15 * x * x);
+    }
+  const ctnn::detail::PaperSurface surface(shaded, 0.5);
+  for (std::size_t r = 0; r < shaded.height; r += 7)
+    for (std::size_t c = 0; c < shaded.width; c += 7)
+      CHECK(surface(r, c) == doctest::Approx(shaded(r, c)).epsilon(0.01));
+}
+
 TEST_CASE("prepare_digit: where and how large the digit is drawn does not matter") {
   const auto small = ctnn::prepare_digit(page(seven_drawing(120, 110, 20, 10, 100, 10)));
   const auto large_off_centre = ctnn::prepare_digit(page(seven_drawing(800, 1000, 600, 150, 600, 60)));
@@ -342,12 +371,12 @@ TEST_CASE("Otsu's threshold lies between two clusters; one cluster has none") {
   ctnn::detail::Histogram histogram{};
   histogram[20] = 900;
   histogram[21] = 100;
-  histogram[200] = 50;
-  histogram[210] = 50;
+  histogram[400] = 50;
+  histogram[410] = 50;
   const std::size_t threshold = ctnn::detail::otsu_threshold(histogram);
   CHECK(threshold >= 21);
-  CHECK(threshold < 200);
+  CHECK(threshold < 400);
   ctnn::detail::Histogram single{};
   single[128] = 10;
-  CHECK(ctnn::detail::otsu_threshold(single) == 256);
+  CHECK(ctnn::detail::otsu_threshold(single) == ctnn::detail::histogram_bins);
 }
