@@ -8,7 +8,6 @@
 
 #include <ctnn/ctnn.hpp>
 #include <ctnn/data/preprocess.hpp>
-#include <ctnn/io/data_path.hpp>
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/train/trainer.hpp>
 
@@ -38,9 +37,7 @@ int main(int argc, char** argv) try {
   LeNet5::summary();
 
   // MNIST: 60,000 training images, of which `validation` are held out, and 10,000 test images.
-  const auto data =
-      examples::split_data(load_mnist(Split::train, examples::data_root(cli)),
-                           load_mnist(Split::test, examples::data_root(cli)), cli.validation, cli.trainer.seed);
+  const auto data = examples::load_data(examples::DataSet::mnist, cli);
 
   LeNet5 net(cli.trainer.seed);
   Workspace<LeNet5, batch_capacity> workspace;

@@ -9,7 +9,6 @@
 #include <ratio>
 
 #include <ctnn/ctnn.hpp>
-#include <ctnn/io/data_path.hpp>
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/train/trainer.hpp>
 
@@ -39,9 +38,7 @@ int main(int argc, char** argv) try {
   const std::filesystem::path output = cli.output;
 
   BestNet::summary();
-  const auto data =
-      examples::split_data(load_mnist(Split::train, examples::data_root(cli)),
-                           load_mnist(Split::test, examples::data_root(cli)), cli.validation, cli.trainer.seed);
+  const auto data = examples::load_data(examples::DataSet::mnist, cli);
 
   BestNet net(cli.trainer.seed);
   Workspace<BestNet, batch_capacity> workspace;

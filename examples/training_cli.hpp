@@ -41,11 +41,6 @@ struct TrainingCli {
 // option: non-zero, after printing why), nothing when it should go on.
 std::optional<int> parse_training_options(TrainingCli& cli, const std::string& description, int argc, char** argv);
 
-inline std::optional<std::filesystem::path> data_root(const TrainingCli& cli) {
-  if (cli.data_root.empty()) return std::nullopt;
-  return std::filesystem::path(cli.data_root);
-}
-
 // A training set split into training and validation images, the test set, and the input
 // normalization computed on the training images alone.
 struct DataSplits {
@@ -53,8 +48,12 @@ struct DataSplits {
   ctnn::Normalization normalization;
 };
 
-DataSplits split_data(const ctnn::Dataset& training_set, ctnn::Dataset test, std::size_t validation,
-                      std::uint64_t seed);
+enum class DataSet { mnist, fashion_mnist };
+
+// Loads `data_set`'s training and test images from --data (or the documented search: CTNN_DATA,
+// data/, ../shared/data, the system folder), holds out --validation training images, chosen by
+// --seed, and computes the normalization on the rest.
+DataSplits load_data(DataSet data_set, const TrainingCli& cli);
 
 // Calls run(optimizer) with the optimizer the options name, built for `net`.
 template <class NetType, class Run>

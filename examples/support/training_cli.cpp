@@ -11,6 +11,7 @@
 #endif
 
 #include <ctnn/io/atomic_file.hpp>
+#include <ctnn/io/data_path.hpp>
 
 namespace examples {
 
@@ -83,12 +84,15 @@ std::optional<int> parse_training_options(TrainingCli& cli, const std::string& d
   return std::nullopt;
 }
 
-DataSplits split_data(const ctnn::Dataset& training_set, ctnn::Dataset test, std::size_t validation,
-                      std::uint64_t seed) {
-  const ctnn::SplitIndices split = ctnn::holdout_split(training_set.size(), validation, seed);
+DataSplits load_data(DataSet data_set, const TrainingCli& cli) {
+  const auto load = data_set == DataSet::mnist ? ctnn::load_mnist : ctnn::load_fashion_mnist;
+  const std::optional<std::filesystem::path> root =
+      cli.data_root.empty() ? std::nullopt : std::optional<std::filesystem::path>(cli.data_root);
+  const ctnn::Dataset training_set = load(ctnn::Split::train, root);
+  const ctnn::SplitIndices split = ctnn::holdout_split(training_set.size(), cli.validation, cli.trainer.seed);
   DataSplits data{ctnn::subset(training_set, split.train, training_set.name + " train"),
                   ctnn::subset(training_set, split.validation, training_set.name + " validation"),
-                  std::move(test),
+                  load(ctnn::Split::test, root),
                   {}};
   data.normalization = ctnn::compute_normalization(data.train.images);
   std::printf("\n%zu training, %zu validation, %zu test images; normalization mean %.4f stddev %.4f\n",
