@@ -1,4 +1,5 @@
-// Whole networks: LeNet-5 of the design card and the best MNIST net (examples/models.hpp).
+// Whole networks: LeNet-5 of the design card and the best MNIST net, as the example programs
+// train them (examples/models.hpp).
 //   <net>/train_step/batch:<B>/threads:<T>   forward, loss, zero gradients, backward, SGD update
 //   <net>/inference/batch:1/threads:1        one image, net.forward(image): the latency
 //   <net>/inference/batch:256/threads:<T>    a workspace of 256 images: the throughput
@@ -9,27 +10,19 @@
 
 #include <cstddef>
 #include <memory>
-#include <ratio>
 #include <string>
 
 #include <ctnn/ctnn.hpp>
 
+#include "../examples/models.hpp"
 #include "bench_support.hpp"
 
 namespace {
 
 using namespace ctnn;
 
-using LeNet5 = Net<Conv<6, 5>, MaxPool<2>, Conv<16, 5>, Dense<120>, Dense<10>>::bind<Shape<1, 28, 28>>;
-// clang-format off
-using BestNet = Net<Input<1, 28, 28>,
-                    Conv<32, 3>, BatchNorm<>, ReLU,
-                    Conv<32, 3>, BatchNorm<>, ReLU, MaxPool<2>,
-                    Conv<64, 3>, BatchNorm<>, ReLU,
-                    Conv<64, 3>, BatchNorm<>, ReLU, MaxPool<2>,
-                    Dense<256>, BatchNorm<>, ReLU, Dropout<std::ratio<2, 5>>,
-                    Dense<10>>;
-// clang-format on
+using examples::BestNet;  // examples/models.hpp
+using examples::LeNet5;
 
 template <class NetType, std::size_t Batch>
 void fill_random(Workspace<NetType, Batch>& ws) {
