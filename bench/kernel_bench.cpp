@@ -137,7 +137,10 @@ void register_conv() {
 }
 
 void register_dense() {
-  for (const auto& [layer, inputs, outputs] : dense_cases) {
+  for (const DenseCase& dense : dense_cases) {
+    // Plain copies: clang 14 cannot capture structured bindings in the lambdas below.
+    const char* layer = dense.layer;
+    const std::size_t inputs = dense.inputs, outputs = dense.outputs;
     const DenseBatch d{inputs, outputs, dense_images, inputs, outputs};
     const double flops = 2.0 * static_cast<double>(inputs * outputs * dense_images);
     const std::size_t in = inputs * dense_images, out = outputs * dense_images, weights = inputs * outputs;
@@ -190,7 +193,9 @@ void register_pool_case() {
 void register_memory_bound() {
   [&]<std::size_t... Case>(std::index_sequence<Case...>) { (register_pool_case<Case>(), ...); }
   (std::make_index_sequence<std::size(pool_cases)>{});
-  for (const auto& [layer, size] : elementwise_cases) {
+  for (const ElementwiseCase& elementwise : elementwise_cases) {
+    const char* layer = elementwise.layer;
+    const std::size_t size = elementwise.size;
     add_pair("relu_forward", layer, 1, static_cast<double>(size), [=](bool simd) {
       return [=, x = Buffer(size, 1), y = Buffer(size, 2)]() {
         (simd ? relu_forward<> : relu_forward_reference)(size, x.data, y.data);
