@@ -39,27 +39,13 @@
 #include <ctnn/io/image.hpp>
 #include <ctnn/io/model_file.hpp>
 
+#include "digit_reader.hpp"
 #include "models.hpp"
-#include "training_cli.hpp"
 
 using namespace ctnn;
 namespace fs = std::filesystem;
 
 namespace {
-
-// An exception's message on one line: "it reads:\n  A\n  B" becomes "it reads: A; B".
-std::string one_line(std::string message) {
-  std::string result;
-  std::size_t start = 0;
-  while (start <= message.size()) {
-    const std::size_t end = std::min(message.find('\n', start), message.size());
-    std::string line = message.substr(start, end - start);
-    line.erase(0, line.find_first_not_of(' '));
-    if (!line.empty()) result += (result.empty() ? "" : result.back() == ':' ? " " : "; ") + line;
-    start = end + 1;
-  }
-  return result;
-}
 
 bool is_image_name(const fs::path& path) {
   std::string extension = path.extension().string();
@@ -146,8 +132,8 @@ int main(int argc, char** argv) try {
   nlohmann::json errors = nlohmann::json::array();
   std::size_t labelled = 0, correct = 0;
   const auto fail = [&](const fs::path& path, const std::string& message) {
-    std::fprintf(stderr, "predict: %s\n", one_line(message).c_str());
-    errors.push_back({{"path", path.string()}, {"error", one_line(message)}});
+    std::fprintf(stderr, "predict: %s\n", examples::one_line(message).c_str());
+    errors.push_back({{"path", path.string()}, {"error", examples::one_line(message)}});
   };
   for (const auto& [path, message] : inputs.errors) fail(path, message);
 
@@ -156,14 +142,8 @@ int main(int argc, char** argv) try {
     using NetType = std::remove_cvref_t<decltype(net)>;
     static_assert(std::is_same_v<typename NetType::in_shape, Shape<1, mnist_side, mnist_side>>,
                   "predict: the network must read 1x28x28 images");
-    if (NetType::classes != 10 || (!info.class_names.empty() && info.class_names != examples::digit_names)) {
-      std::string classes;
-      for (const auto& name : info.class_names) classes += (classes.empty() ? "" : ", ") + name;
-      throw ModelError(model + " classifies " + classes + ", not the digits 0-9");
-    }
+    examples::require_digit_classes<NetType>(model, info);
     network = NetType::signature();
-    tensor_of<typename NetType::in_shape> input;
-    std::array<float, NetType::classes> probabilities{};
     std::set<std::string> taken;
     auto last_drawn = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < inputs.files.size(); ++i) {
@@ -182,10 +162,8 @@ int main(int argc, char** argv) try {
         fail(path, path.string() + ": " + error.what());
         continue;
       }
-      const Normalization normalization = info.normalization;
-      for (std::size_t p = 0; p < digit.pixels.size(); ++p)
-        input[p] = (digit.pixels[p] - normalization.mean) / normalization.stddev;
-      SoftmaxCrossEntropy::probabilities(net.forward(input).span(), probabilities);
+      const std::array<float, NetType::classes> probabilities =
+          examples::digit_probabilities(net, digit, info.normalization);
       std::array<std::size_t, NetType::classes> order{};
       std::iota(order.begin(), order.end(), std::size_t{0});
       std::stable_sort(order.begin(), order.end(),
@@ -245,6 +223,6 @@ int main(int argc, char** argv) try {
   if (!output.empty()) write_file_atomically(output, report.dump(2) + "\n");
   return errors.empty() ? 0 : 1;
 } catch (const std::exception& error) {
-  std::fprintf(stderr, "predict: %s\n", one_line(error.what()).c_str());
+  std::fprintf(stderr, "predict: %s\n", examples::one_line(error.what()).c_str());
   return 1;
 }

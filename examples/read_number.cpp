@@ -42,27 +42,13 @@
 #include <ctnn/io/model_file.hpp>
 #include <ctnn/io/resize.hpp>
 
+#include "digit_reader.hpp"
 #include "models.hpp"
-#include "training_cli.hpp"
 
 using namespace ctnn;
 namespace fs = std::filesystem;
 
 namespace {
-
-// An exception's message on one line: "it reads:\n  A\n  B" becomes "it reads: A; B".
-std::string one_line(std::string message) {
-  std::string result;
-  std::size_t start = 0;
-  while (start <= message.size()) {
-    const std::size_t end = std::min(message.find('\n', start), message.size());
-    std::string line = message.substr(start, end - start);
-    line.erase(0, line.find_first_not_of(' '));
-    if (!line.empty()) result += (result.empty() ? "" : result.back() == ':' ? " " : "; ") + line;
-    start = end + 1;
-  }
-  return result;
-}
 
 // One digit as the net read it.
 struct ReadDigit {
@@ -75,11 +61,8 @@ struct ReadDigit {
 // The net's reading of one prepared digit, inputs normalized as in training.
 template <class NetType>
 ReadDigit classify(NetType& net, const PreparedDigit& digit, Normalization normalization) {
-  tensor_of<typename NetType::in_shape> input;
-  for (std::size_t p = 0; p < digit.pixels.size(); ++p)
-    input[p] = (digit.pixels[p] - normalization.mean) / normalization.stddev;
   ReadDigit result;
-  SoftmaxCrossEntropy::probabilities(net.forward(input).span(), result.probabilities);
+  result.probabilities = examples::digit_probabilities(net, digit, normalization);
   result.digit = static_cast<std::size_t>(std::max_element(result.probabilities.begin(), result.probabilities.end()) -
                                           result.probabilities.begin());
   result.probability = result.probabilities[result.digit];
@@ -371,8 +354,9 @@ int read_files(NetType& net, const ModelInfo& info, const std::string& model, co
       if (digits.empty()) throw NoInkError("no digit found");
     } catch (const std::exception& error) {
       // An ImageError's message starts with the file name; the others get it here.
-      const std::string message =
-          dynamic_cast<const ImageError*>(&error) ? one_line(error.what()) : text + ": " + one_line(error.what());
+      const std::string message = dynamic_cast<const ImageError*>(&error)
+                                      ? examples::one_line(error.what())
+                                      : text + ": " + examples::one_line(error.what());
       std::fprintf(stderr, "read_number: %s\n", message.c_str());
       errors.push_back({{"path", text}, {"error", message}});
       continue;
@@ -444,17 +428,13 @@ int main(int argc, char** argv) try {
     static_assert(
         std::is_same_v<typename NetType::in_shape, Shape<1, mnist_side, mnist_side>> && NetType::classes == 10,
         "read_number: the network must read 1x28x28 images into 10 classes");
-    if (!info.class_names.empty() && info.class_names != examples::digit_names) {
-      std::string classes;
-      for (const auto& name : info.class_names) classes += (classes.empty() ? "" : ", ") + name;
-      throw ModelError(model + " classifies " + classes + ", not the digits 0-9");
-    }
+    examples::require_digit_classes<NetType>(model, info);
     if (compose_option->count())
       return compose_and_read(net, info, model, compose, seed, output.empty() ? "runs/read_number" : output,
                               examples_to_save, data_root.empty() ? std::nullopt : std::optional<fs::path>(data_root));
     return read_files(net, info, model, paths, segmenter, verbose, json, output);
   });
 } catch (const std::exception& error) {
-  std::fprintf(stderr, "read_number: %s\n", one_line(error.what()).c_str());
+  std::fprintf(stderr, "read_number: %s\n", examples::one_line(error.what()).c_str());
   return 1;
 }
