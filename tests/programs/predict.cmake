@@ -14,13 +14,8 @@
 #   json_stdout     exit status 0 and stdout a JSON report of COUNT images
 if(CMAKE_SCRIPT_MODE_FILE)
   cmake_minimum_required(VERSION 3.21)
-  string(REPLACE "|" ";" arguments "${ARGS}")
-  string(REPLACE "|" ";" expected "${EXPECT}")
-  execute_process(COMMAND ${PROGRAM} ${arguments} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  set(ran "${PROGRAM} ${arguments}\nexit status: ${status}\nstdout:\n${out}\nstderr:\n${err}")
-  if(NOT status MATCHES "^[0-9]+$")
-    message(FATAL_ERROR "the program crashed: ${ran}")
-  endif()
+  include(${CMAKE_CURRENT_LIST_DIR}/support/program_checks.cmake)
+  run_program_to_check()
   if(CHECK STREQUAL "one_line_error" OR CHECK STREQUAL "lines_error")
     if(status EQUAL 0)
       message(FATAL_ERROR "expected a non-zero exit status: ${ran}")
@@ -77,6 +72,8 @@ if(CMAKE_SCRIPT_MODE_FILE)
   endif()
   return()
 endif()
+
+include(${CMAKE_CURRENT_LIST_DIR}/support/program_checks.cmake)
 
 # The program that draws tests/data/digit_drawings/ (its header says how to re-run it), and a test
 # that the committed drawings are what it draws.
@@ -138,19 +135,10 @@ add_test(NAME programs.predict_json_stdout
 set_tests_properties(programs.predict_drawings programs.predict_json_stdout PROPERTIES FIXTURES_REQUIRED lenet_model)
 
 # Each bad image alone, then mixed with a good one: the good one is still read.
-foreach(case IN ITEMS "empty.png|empty file" "corrupt.png|not a PNG, JPEG, BMP or binary PGM/PPM image"
-                      "truncated.png|unreadable image header" "one_pixel.pgm|too small to hold a digit"
-                      "blank.pgm|no ink" "huge.pgm|20000x20000 pixels is too large" "missing.png|cannot open")
-  string(REPLACE "|" ";" case "${case}")
-  list(GET case 0 file)
-  list(GET case 1 text)
-  get_filename_component(name ${file} NAME_WE)
-  add_test(NAME programs.predict_refuses_${name}
-           COMMAND ${CMAKE_COMMAND} -D CHECK=one_line_error -D PROGRAM=$<TARGET_FILE:predict>
-                   "-D ARGS=--model|${model}|${bad_inputs}/${file}" "-D EXPECT=predict: ${bad_inputs}/${file}: |${text}"
-                   -P ${CMAKE_CURRENT_LIST_FILE})
-  set_tests_properties(programs.predict_refuses_${name} PROPERTIES FIXTURES_REQUIRED lenet_model)
-endforeach()
+add_bad_input_tests(PROGRAM predict MODEL ${model} FOLDER ${bad_inputs} FIXTURE lenet_model
+                    CASES "empty.png|empty file" "corrupt.png|not a PNG, JPEG, BMP or binary PGM/PPM image"
+                          "truncated.png|unreadable image header" "one_pixel.pgm|too small to hold a digit"
+                          "blank.pgm|no ink" "huge.pgm|20000x20000 pixels is too large" "missing.png|cannot open")
 add_test(NAME programs.predict_reads_the_good_among_bad
          COMMAND ${CMAKE_COMMAND} -D CHECK=lines_error -D PROGRAM=$<TARGET_FILE:predict>
                  "-D ARGS=--model|${model}|${bad_inputs}/empty.png|${drawings}/3_thick.png|${bad_inputs}/huge.pgm|${bad_inputs}/corrupt.png"

@@ -14,18 +14,12 @@
 #                   a JSON report on stdout in which at least MIN_EXAMPLES read as their names say
 if(CMAKE_SCRIPT_MODE_FILE)
   cmake_minimum_required(VERSION 3.21)
-  string(REPLACE "|" ";" arguments "${ARGS}")
-  string(REPLACE "|" ";" expected "${EXPECT}")
+  include(${CMAKE_CURRENT_LIST_DIR}/support/program_checks.cmake)
   if(CHECK STREQUAL "examples")
     file(GLOB examples "${FOLDER}/number_*.png")
     list(SORT examples)
-    list(APPEND arguments ${examples})
   endif()
-  execute_process(COMMAND ${PROGRAM} ${arguments} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  set(ran "${PROGRAM} ${arguments}\nexit status: ${status}\nstdout:\n${out}\nstderr:\n${err}")
-  if(NOT status MATCHES "^[0-9]+$")
-    message(FATAL_ERROR "the program crashed: ${ran}")
-  endif()
+  run_program_to_check(${examples})
   if(CHECK STREQUAL "one_line_error")
     string(REGEX MATCHALL "\n" newlines "${err}")
     list(LENGTH newlines lines)
@@ -92,6 +86,8 @@ if(CMAKE_SCRIPT_MODE_FILE)
   return()
 endif()
 
+include(${CMAKE_CURRENT_LIST_DIR}/support/program_checks.cmake)
+
 set(model ${lenet_run}/model.safetensors)
 set(composed ${CMAKE_CURRENT_BINARY_DIR}/read_number_composed)
 set(bad_inputs ${CMAKE_CURRENT_BINARY_DIR}/read_number_bad_inputs)
@@ -124,18 +120,9 @@ add_test(NAME programs.read_number_reads_files
                  -P ${CMAKE_CURRENT_LIST_FILE})
 set_tests_properties(programs.read_number_reads_files PROPERTIES FIXTURES_REQUIRED "lenet_model;read_number_examples")
 
-foreach(case IN ITEMS "empty.png|empty file" "corrupt.jpg|not a PNG, JPEG, BMP or binary PGM/PPM image"
-                      "one_pixel.pgm|too small to hold a digit" "huge.pgm|20000x20000 pixels is too large")
-  string(REPLACE "|" ";" case "${case}")
-  list(GET case 0 file)
-  list(GET case 1 text)
-  get_filename_component(name ${file} NAME_WE)
-  add_test(NAME programs.read_number_refuses_${name}
-           COMMAND ${CMAKE_COMMAND} -D CHECK=one_line_error -D PROGRAM=$<TARGET_FILE:read_number>
-                   "-D ARGS=--model|${model}|${bad_inputs}/${file}" "-D EXPECT=read_number: ${bad_inputs}/${file}: |${text}"
-                   -P ${CMAKE_CURRENT_LIST_FILE})
-  set_tests_properties(programs.read_number_refuses_${name} PROPERTIES FIXTURES_REQUIRED lenet_model)
-endforeach()
+add_bad_input_tests(PROGRAM read_number MODEL ${model} FOLDER ${bad_inputs} FIXTURE lenet_model
+                    CASES "empty.png|empty file" "corrupt.jpg|not a PNG, JPEG, BMP or binary PGM/PPM image"
+                          "one_pixel.pgm|too small to hold a digit" "huge.pgm|20000x20000 pixels is too large")
 add_test(NAME programs.read_number_refuses_a_foreign_model
          COMMAND ${CMAKE_COMMAND} -D CHECK=one_line_error -D PROGRAM=$<TARGET_FILE:read_number>
                  "-D ARGS=--model|${CMAKE_CURRENT_BINARY_DIR}/foreign_model.safetensors|--compose|5"
