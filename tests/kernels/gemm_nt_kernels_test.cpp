@@ -78,12 +78,6 @@ TEST_CASE_TEMPLATE_DEFINE("kernel gemm_nt: gemm_nt matches gemm_nt_reference", C
   CHECK_MESSAGE(worst.error <= test::sum_tolerance(Case::depth + 1), worst);
   CHECK(fast.guards_intact());
 
-  for (std::size_t row = 0; row < Case::rows; ++row) {
-    const std::size_t padding = Case::ldc - Case::columns;
-    const auto untouched = test::bit_difference({fast.data() + row * Case::ldc + Case::columns, padding},
-                                                {c_start.data() + row * Case::ldc + Case::columns, padding});
-    CAPTURE(row);
-    CHECK_MESSAGE(untouched.error == 0, untouched);
-  }
+  test::check_padding_untouched(fast, c_start, Case::rows, Case::columns, Case::ldc);
 }
 TEST_CASE_TEMPLATE_APPLY(gemm_nt_test, GemmNtCases);

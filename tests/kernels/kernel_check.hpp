@@ -209,6 +209,19 @@ inline Worst bit_difference(std::span<const float> actual, std::span<const float
   return worst;
 }
 
+// The columns beyond `columns` of each of `rows` rows of a row-major matrix with leading
+// dimension ldc (padding a kernel must not write) still hold their starting bits.
+inline void check_padding_untouched(const Guarded& actual, const Guarded& start, std::size_t rows, std::size_t columns,
+                                    std::size_t ldc) {
+  for (std::size_t row = 0; row < rows; ++row) {
+    const std::size_t padding = ldc - columns;
+    const auto untouched =
+        bit_difference({actual.data() + row * ldc + columns, padding}, {start.data() + row * ldc + columns, padding});
+    CAPTURE(row);
+    CHECK_MESSAGE(untouched.error == 0, untouched);
+  }
+}
+
 // Element counts for the one-dimensional kernels: 1, small primes, one below, at and one above one
 // and two SIMD widths, the AVX-512 width's neighbours as literal numbers, and long runs. With
 // Misalign = 1 the buffers start one float past a 64-byte boundary.
