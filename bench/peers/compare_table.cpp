@@ -210,16 +210,11 @@ std::string format_fixed(double value, int decimals, const char* suffix = "") {
   return text;
 }
 
-// A context entry as text; arrays of numbers (the load averages) as "0.12 0.34 0.56".
+// A context entry (Google Benchmark's machine description, the peer's library and BLAS) as text.
 std::string context_text(const json& context, const char* key) {
   const auto found = context.find(key);
   if (found == context.end()) return "?";
-  if (found->is_string()) return found->get<std::string>();
-  if (!found->is_array()) return found->dump();
-  std::string text;
-  for (const json& value : *found)
-    text += (text.empty() ? "" : " ") + (value.is_number() ? format_fixed(value.get<double>(), 2) : value.dump());
-  return text;
+  return found->is_string() ? found->get<std::string>() : found->dump();
 }
 
 class Table {
@@ -323,12 +318,15 @@ std::string libraries_text(const Comparison& comparison) {
       out << library.absent << " (" << library.remedy << ")\n";
       return;
     }
-    out << what << ", load average at start " << context_text(library.context, "load_avg") << '\n';
+    out << what << '\n';
     std::map<std::string, std::size_t> reasons;
     for (const auto& [key, measurement] : library.cases)
       if (!measurement.skipped.empty()) ++reasons[measurement.skipped];
     for (const auto& [reason, count] : reasons)
       out << "    skipped " << count << (count == 1 ? " case: " : " cases: ") << reason << '\n';
+    if (context_text(library.context, "blas").starts_with("netlib reference BLAS"))
+      out << "    its matrix products run in netlib's unoptimized reference BLAS, which Debian installs unless "
+             "an optimized one is (Debian's libtorch recommends OpenBLAS: apt-get install libopenblas0-pthread)\n";
   };
   describe(comparison.ctnn, "net_bench");
   for (const auto& peer : comparison.peers)

@@ -4,10 +4,10 @@
 //
 // Threads: dlib's CPU layers have no threads of their own (con and fc are im2col plus matrix
 // products, sample by sample, in the BLAS that Debian selected for libblas.so.3; the JSON context
-// names it), and dnn_trainer computes on one thread of its own while the caller prepares the next
-// batch. With netlib's reference BLAS, dlib computes on one core, so the T=2 cases are skipped
-// rather than labelled with a second thread they do not use; with OpenBLAS they run with its
-// thread count set to T. Checked with the process CPU time (bench/compare's cores column).
+// names it), and dnn_trainer computes on a thread of its own. With netlib's reference BLAS, dlib
+// computes on one core, so the T=2 cases are skipped rather than labelled with a second thread
+// they do not use; with OpenBLAS they run with its thread count set to T. Checked with the process
+// CPU time (bench/compare's cores column).
 #include <dlib/dnn.h>
 #include <dlib/revision.h>
 

@@ -92,8 +92,8 @@ inline void set_lenet_counters(benchmark::State& state, std::size_t batch, bool 
   state.counters["cores"] = cores;
 }
 
-// The file that defines sgemm_ in this process, with symbolic links resolved: Debian's netlib
-// reference BLAS is .../blas/libblas.so.3, OpenBLAS .../openblas-pthread/libblas.so.3.
+// The BLAS that defines sgemm_ in this process and its file, symbolic links resolved: OpenBLAS
+// names itself; Debian installs netlib's unoptimized reference BLAS as .../blas/libblas.so.3.
 inline std::string loaded_blas() {
   Dl_info info{};
   void* const sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
@@ -101,6 +101,10 @@ inline std::string loaded_blas() {
   char* const resolved = realpath(info.dli_fname, nullptr);
   const std::string path = resolved != nullptr ? resolved : info.dli_fname;
   free(resolved);
+  using GetConfig = char* (*)();
+  if (const auto config = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config")))
+    return std::string(config()) + " (" + path + ")";
+  if (path.find("/blas/libblas.so") != std::string::npos) return "netlib reference BLAS (" + path + ")";
   return path;
 }
 

@@ -4,10 +4,11 @@
 // Threads: ATen's intra-op pool is OpenMP (libgomp, like ctnn's), set per case with
 // torch::set_num_threads(T); inter-op threads are set to 1 once, before any work. Convolutions
 // and pooling run in oneDNN (libdnnl2) on those OpenMP threads. Linear layers call the BLAS that
-// Debian selected for libblas.so.3 (the JSON context names it): netlib's reference BLAS has no
-// threads, OpenBLAS gets T threads here (its pthread build would otherwise take every core).
-// Checked with the process CPU time (bench/compare's cores column): about 1 core for T=1 and
-// about 2 for T=2.
+// Debian selected for libblas.so.3 (the JSON context names it) on one thread: netlib's reference
+// BLAS has no threads, and OpenBLAS's own pool, given T threads, competes with ATen's (training at
+// T=2, batch 64: 5.8k images/s with 2 threads of OpenBLAS's pthread build, 13.6k with 1; 12.4k with
+// 2 threads of its OpenMP build). Checked with the process CPU time (bench/compare's cores
+// column): about 1 core for T=1 and 2 for T=2.
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -53,7 +54,7 @@ std::size_t parameter_count(const torch::nn::Module& net) {
 
 void set_threads(int threads) {
   torch::set_num_threads(threads);
-  set_blas_threads(threads);
+  set_blas_threads(1);
 }
 
 torch::Tensor images_of(const RandomBatch& batch) {
