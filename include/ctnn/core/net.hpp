@@ -282,6 +282,14 @@ class Net<Input<Channels, Height, Width>, Specs...> {
     backward_pass(ws, true);
   }
 
+  // The same for any function of the outputs instead of the loss: output_gradient(b, logits,
+  // dlogits) writes d(function)/d(logits) of image b into dlogits (DeepFool's logit differences,
+  // a margin loss). The labels are not read.
+  template <std::size_t Batch, class OutputGradient>
+  void input_gradient(Workspace<Net, Batch>& ws, OutputGradient&& output_gradient) {
+    backward_pass(ws, true, output_gradient);
+  }
+
   // "Input<1, 28, 28> | Conv<6, 5> + ReLU | ...": the resolved architecture, as saved with a
   // model; architecture_hash() is its 64-bit FNV-1a.
   static std::string signature() {
@@ -376,11 +384,21 @@ class Net<Input<Channels, Height, Width>, Specs...> {
   template <std::size_t Batch>
   void backward_pass(Workspace<Net, Batch>& ws, bool input_only) {
     const std::size_t count = ws.count;
+    const float scale = count ? 1.0f / static_cast<float>(count) : 0.0f;
+    auto loss_gradient = [&ws, scale](std::size_t b, std::span<const float> logits, std::span<float> dlogits) {
+      ws.loss.gradient(logits, ws.labels[b], scale, dlogits);
+    };
+    backward_pass(ws, input_only, loss_gradient);
+  }
+
+  template <std::size_t Batch, class OutputGradient>
+  void backward_pass(Workspace<Net, Batch>& ws, bool input_only, OutputGradient& output_gradient) {
+    const std::size_t count = ws.count;
     auto& logits = ws.template activations<layer_count>();
     auto& dlogits = ws.template gradients<layer_count>();
-    const float scale = count ? 1.0f / static_cast<float>(count) : 0.0f;
 #pragma omp parallel for schedule(static)
-    for (std::size_t b = 0; b < count; ++b) ws.loss.gradient(logits[b].span(), ws.labels[b], scale, dlogits[b].span());
+    for (std::size_t b = 0; b < count; ++b)
+      output_gradient(b, std::span<const float>(logits[b].span()), std::span<float>(dlogits[b].span()));
 
     [&]<std::size_t... I>(std::index_sequence<I...>) { (backward_layer<layer_count - 1 - I>(ws, input_only), ...); }
     (std::make_index_sequence<layer_count>{});
