@@ -162,7 +162,7 @@ std::size_t perturb(NetType& net, Workspace<NetType, Batch>& ws, Normalization n
   current = clean;
   std::vector<float> best_score(count, -std::numeric_limits<float>::infinity());
   std::vector<char> fooled(count, 0);
-  const auto image = [size](std::vector<float>& pixels, std::size_t b) {
+  const auto image = [](std::vector<float>& pixels, std::size_t b) {
     return std::span<float>(pixels).subspan(b * size, size);
   };
 
