@@ -162,8 +162,8 @@ std::size_t perturb(NetType& net, Workspace<NetType, Batch>& ws, Normalization n
   current = clean;
   std::vector<float> best_score(count, -std::numeric_limits<float>::infinity());
   std::vector<char> fooled(count, 0);
-  const auto image = [](std::vector<float>& pixels, std::size_t b) {
-    return std::span<float>(pixels).subspan(b * size, size);
+  const auto image = [](std::vector<float>& images, std::size_t b) {
+    return std::span<float>(images).subspan(b * size, size);
   };
 
   // Evaluates the iterates of the images in `active` and keeps each image's best.
