@@ -46,6 +46,16 @@ using FashionNet = Net<Input<1, 28, 28>,
                        Dense<10>>;
 // clang-format on
 
+// For adversarial training (train_adversarial): strided 5x5 convolutions halve the image twice,
+// 28 -> 14 -> 7, then 128 units; Wong, Rice & Kolter's MNIST net (2020) at twice the width, as
+// robustness at eps = 0.3 needs capacity (Madry et al. 2018, section 4).
+using AdversarialNet = Net<Conv<32, 5, 2, same>, Conv<32, 5, 2, same>, Dense<128>, Dense<10>>::bind<Shape<1, 28, 28>>;
+
+// For certified robustness by interval bound propagation (train_certified, certify): Gowal et
+// al.'s (2018) small MNIST net, a strided 4x4 convolution (28 -> 13), a 4x4 one (13 -> 10), 100
+// units and 10 logits. Small and shallow keeps the interval bounds tight.
+using CertifiedNet = Net<Conv<16, 4, 2>, Conv<32, 4>, Dense<100>, Dense<10>>::bind<Shape<1, 28, 28>>;
+
 // Loads the model file at `path` into whichever of Nets... saved it and returns use(net, info)
 // for that net, e.g. with_model<LeNet5, BestNet>(path, [](auto& net, const ModelInfo& info) {...}).
 // A file saved by none of them gets a ModelError naming its signature and the ones known here.
@@ -79,7 +89,7 @@ auto with_model(const std::filesystem::path& path, Use&& use) {
 // Every network above, for programs that read any of their model files.
 template <class Use>
 auto with_example_model(const std::filesystem::path& path, Use&& use) {
-  return with_model<LeNet5, BestNet, FashionNet>(path, std::forward<Use>(use));
+  return with_model<LeNet5, BestNet, FashionNet, AdversarialNet, CertifiedNet>(path, std::forward<Use>(use));
 }
 
 }  // namespace examples

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -17,6 +18,10 @@
 #include <ctnn/eval/evaluate.hpp>
 #include <ctnn/io/dataset.hpp>
 #include <ctnn/train/trainer.hpp>
+
+namespace CLI {
+class App;
+}
 
 namespace examples {
 
@@ -39,7 +44,9 @@ struct TrainingCli {
 // applies it: schedule kind, thread count, output folder (created) and the checkpoint and log
 // paths in it. Returns the exit status when the program should stop here (--help: 0, a bad
 // option: non-zero, after printing why), nothing when it should go on.
-std::optional<int> parse_training_options(TrainingCli& cli, const std::string& description, int argc, char** argv);
+// add_options, when given, adds the program's own options to the CLI11 app.
+std::optional<int> parse_training_options(TrainingCli& cli, const std::string& description, int argc, char** argv,
+                                          const std::function<void(CLI::App&)>& add_options = {});
 
 // A training set split into training and validation images, the test set, and the input
 // normalization computed on the training images alone.

@@ -63,9 +63,11 @@ void add_training_options(CLI::App& app, TrainingCli& cli) {
 
 }  // namespace
 
-std::optional<int> parse_training_options(TrainingCli& cli, const std::string& description, int argc, char** argv) {
+std::optional<int> parse_training_options(TrainingCli& cli, const std::string& description, int argc, char** argv,
+                                          const std::function<void(CLI::App&)>& add_options) {
   CLI::App app(description);
   add_training_options(app, cli);
+  if (add_options) add_options(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

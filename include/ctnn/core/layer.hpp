@@ -76,6 +76,17 @@ concept ChunkLayer = Layer<L> &&
   layer.backward_chunk(xs, std::span<const tensor_of<typename L::out_shape>>(ys), ys, dxs, grad);
 };
 
+// Optional: the input gradient alone, for a span of images, without the parameter gradient that
+// backward also computes (attacks and explanations want only dx). Same contract as backward
+// otherwise: each dy is scratch, each dx is overwritten.
+template <class L>
+concept InputGradientLayer = Layer<L> &&
+    requires(const L& layer, std::span<const tensor_of<typename L::in_shape>> xs,
+             std::span<const tensor_of<typename L::out_shape>> ys, std::span<tensor_of<typename L::out_shape>> dys,
+             std::span<tensor_of<typename L::in_shape>> dxs) {
+  layer.backward_input(xs, ys, dys, dxs);
+};
+
 // Optional: tensors saved with the model that training does not optimize (running statistics).
 template <class L>
 concept StatefulLayer = Layer<L> && requires(L& layer) {

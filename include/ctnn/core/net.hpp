@@ -412,6 +412,7 @@ class Net<Input<Channels, Height, Width>, Specs...> {
   // and left the chunks at zero, but for chunk 0 when only the input gradient was wanted.
   template <std::size_t I, std::size_t Batch>
   void reduce_chunk_gradients(Workspace<Net, Batch>& ws, bool input_only) {
+    if (InputGradientLayer<layer_type<I>> && input_only) return;  // wrote no parameter gradient
     auto& storage = *ws.storage_;
     if (BatchLayer<layer_type<I>> && ws.mode_ == Mode::train) {
       auto zero = [](auto& tensor) { tensor.fill(0.0f); };
@@ -445,6 +446,21 @@ class Net<Input<Channels, Height, Width>, Specs...> {
     const std::size_t count = ws.count;
     const bool want_dx = I > 0 || input_only;
     const bool train = ws.mode_ == Mode::train;
+    constexpr std::size_t chunks = Workspace<Net, Batch>::chunk_count;
+    if constexpr (InputGradientLayer<L>) {
+      if (input_only) {
+#pragma omp parallel for schedule(static)
+        for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+          const std::size_t first = chunk * count / chunks, last = (chunk + 1) * count / chunks;
+          if (first < last)
+            layer.backward_input(std::span<const tensor_of<typename L::in_shape>>(xs.data() + first, last - first),
+                                 std::span<const tensor_of<typename L::out_shape>>(ys.data() + first, last - first),
+                                 std::span(dys.data() + first, last - first),
+                                 std::span(dxs.data() + first, last - first));
+        }
+        return;
+      }
+    }
     if constexpr (BatchLayer<L>) {
       if (train) {
         // Batch layers accumulate straight into the total (their own sums are ordered); for an
@@ -457,7 +473,6 @@ class Net<Input<Channels, Height, Width>, Specs...> {
         return;
       }
     }
-    constexpr std::size_t chunks = Workspace<Net, Batch>::chunk_count;
     const std::uint64_t seed = ws.seed;
 #pragma omp parallel for schedule(static)
     for (std::size_t chunk = 0; chunk < chunks; ++chunk) {

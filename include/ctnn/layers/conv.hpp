@@ -72,6 +72,13 @@ struct Conv {
                                        grad.bias.data(), columns());
       if (dx) kernels::conv2d_backward_data(kernels::fixed<geometry>, weight.data(), dy.data(), dx->data(), columns());
     }
+    void backward_input(std::span<const tensor_of<in_shape>>, std::span<const tensor_of<out_shape>> ys,
+                        std::span<tensor_of<out_shape>> dys, std::span<tensor_of<in_shape>> dxs) const noexcept {
+      for (std::size_t i = 0; i < ys.size(); ++i) {
+        activation::derivative(out_shape::size, ys[i].data(), dys[i].data(), dys[i].data());
+        kernels::conv2d_backward_data(kernels::fixed<geometry>, weight.data(), dys[i].data(), dxs[i].data(), columns());
+      }
+    }
 
    private:
     // The im2col matrix of one image (taps x output pixels): one per thread, sized at compile

@@ -71,6 +71,12 @@ struct Dense {
       kernels::dense_backward_weights(batch(xs.size()), xs.front().data(), dys.front().data(), grad.weight.data(),
                                       grad.bias.data());
     }
+    void backward_input(std::span<const tensor_of<in_shape>> xs, std::span<const tensor_of<out_shape>> ys,
+                        std::span<tensor_of<out_shape>> dys, std::span<tensor_of<in_shape>> dxs) const noexcept {
+      for (std::size_t i = 0; i < xs.size(); ++i)
+        activation::derivative(out_shape::size, ys[i].data(), dys[i].data(), dys[i].data());
+      kernels::dense_backward_data(batch(xs.size()), weight.data(), dys.front().data(), dxs.front().data());
+    }
 
     // Training takes the whole mini-batch, so that the weight gradient is one product over all
     // its images rather than one per chunk of images summed afterwards (a weight matrix per

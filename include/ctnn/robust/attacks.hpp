@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <span>
 #include <stdexcept>
@@ -71,12 +72,22 @@ inline void check_attack(const AttackOptions& options, Normalization normalizati
     throw std::invalid_argument("attack: the normalization's stddev must be positive and finite");
 }
 
+// clean + epsilon (epsilon < 0: clean - |epsilon|) rounded towards clean: the float sum can round
+// half an ulp past the ball's edge. The difference of two such floats is exact in double.
+inline float ball_edge(float clean, float epsilon) noexcept {
+  const float edge = clean + epsilon;
+  return std::abs(static_cast<double>(edge) - clean) > std::abs(static_cast<double>(epsilon))
+             ? std::nextafter(edge, clean)
+             : edge;
+}
+
 // Moves `x` back into the epsilon-ball around `clean` and into [0, 1]. For L2 the box clip comes
 // after the ball's: it moves every pixel towards the clean one, so the result stays in the ball.
 inline void project(Norm norm, float epsilon, std::span<const float> clean, std::span<float> x) noexcept {
   if (norm == Norm::linf) {
     for (std::size_t i = 0; i < x.size(); ++i)
-      x[i] = std::clamp(x[i], std::max(0.0f, clean[i] - epsilon), std::min(1.0f, clean[i] + epsilon));
+      x[i] = std::clamp(x[i], std::max(0.0f, ball_edge(clean[i], -epsilon)),
+                        std::min(1.0f, ball_edge(clean[i], epsilon)));
     return;
   }
   double squares = 0;
@@ -254,11 +265,13 @@ struct AttackResult {
 };
 
 // Untargeted attack on the first `limit` images of `dataset` (0: all of them), batch by batch;
-// batch k draws its random starts from derive_seed(options.seed, k).
+// batch k draws its random starts from derive_seed(options.seed, k). progress(done, total), when
+// given, is called after every batch.
 template <class NetType, std::size_t Batch>
 AttackResult attack_dataset(NetType& net, Workspace<NetType, Batch>& ws, const Dataset& dataset,
                             Normalization normalization, AttackOptions options, std::size_t limit = 0,
-                            bool keep_images = false) {
+                            bool keep_images = false,
+                            const std::function<void(std::size_t, std::size_t)>& progress = {}) {
   check_input_shape<NetType>(dataset);
   detail::check_attack(options, normalization);
   options.targeted = false;
@@ -288,6 +301,7 @@ AttackResult attack_dataset(NetType& net, Workspace<NetType, Batch>& ws, const D
       result.clean_correct += clean_correct[b] != 0;
       result.robust_correct += clean_correct[b] && prediction == ws.labels[b];
     }
+    if (progress) progress(first + count, result.images);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -82,6 +82,15 @@ class Trainer {
   }
 
   TrainReport run(const Dataset& train_set, const Dataset& validation_set, Normalization normalization) {
+    return run(train_set, validation_set, normalization, [](WorkspaceType&, double, std::uint64_t) {});
+  }
+
+  // The same, with prepare_batch(ws, epochs_done, seed) called on every training batch once it
+  // is loaded into ws and before the step learns from it; epochs_done counts fractional epochs
+  // (for a ramp) and seed is the step's own. Adversarial training replaces the images there.
+  template <class PrepareBatch>
+  TrainReport run(const Dataset& train_set, const Dataset& validation_set, Normalization normalization,
+                  PrepareBatch&& prepare_batch) {
     check_input_shape<NetType>(train_set);
     check_input_shape<NetType>(validation_set);
     if (train_set.size() == 0) throw std::invalid_argument(train_set.name + ": the training set is empty");
@@ -122,8 +131,9 @@ class Trainer {
         load_batch(ws_, std::span<const float>(pixels).first(count * image_size),
                    std::span<const std::uint8_t>(labels).first(count), normalization);
 
-        rate = options_.schedule.rate_at(
-            static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps), options_.epochs);
+        const double epochs_done = static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps);
+        prepare_batch(ws_, epochs_done, step_seed);
+        rate = options_.schedule.rate_at(epochs_done, options_.epochs);
         optimizer_.options.learning_rate = rate;
         ws_.seed = step_seed;
         const float loss = net_.forward(ws_, Mode::train);
