@@ -1,12 +1,15 @@
 // Activations: Identity, ReLU, LeakyReLU<Slope>, Tanh and Sigmoid. Each is a layer spec of its
 // own (same output shape as input) and also the Activation parameter of Conv and Dense, which
 // apply it in place on their output. Derivatives are taken from the output y (kernels/activation.hpp).
+// Every activation is monotone (non-decreasing), so the interval bounds of f(x) over a box are
+// f(lower) and f(upper).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <ratio>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -37,6 +40,28 @@ struct ActivationLayer {
   void backward(const tensor_of<in_shape>&, const tensor_of<out_shape>& y, tensor_of<out_shape>& dy,
                 tensor_of<in_shape>* dx, ActivationLayer&) const noexcept {
     if (dx) Activation::derivative(In::size, y.data(), dy.data(), dx->data());
+  }
+
+  // Interval bounds of a chunk of images: [f(lower), f(upper)].
+  void forward_interval(std::span<const tensor_of<in_shape>> lower, std::span<const tensor_of<in_shape>> upper,
+                        std::span<tensor_of<out_shape>> out_lower,
+                        std::span<tensor_of<out_shape>> out_upper) const noexcept {
+    for (std::size_t i = 0; i < lower.size(); ++i) {
+      Activation::apply(In::size, lower[i].data(), out_lower[i].data());
+      Activation::apply(In::size, upper[i].data(), out_upper[i].data());
+    }
+  }
+  // Differentiates forward_interval: each bound through f' at that bound.
+  void backward_interval(std::span<const tensor_of<in_shape>>, std::span<const tensor_of<in_shape>>,
+                         std::span<const tensor_of<out_shape>> out_lower,
+                         std::span<const tensor_of<out_shape>> out_upper, std::span<tensor_of<out_shape>> d_lower,
+                         std::span<tensor_of<out_shape>> d_upper, std::span<tensor_of<in_shape>> dx_lower,
+                         std::span<tensor_of<in_shape>> dx_upper, ActivationLayer&) const noexcept {
+    if (dx_lower.empty()) return;
+    for (std::size_t i = 0; i < out_lower.size(); ++i) {
+      Activation::derivative(In::size, out_lower[i].data(), d_lower[i].data(), dx_lower[i].data());
+      Activation::derivative(In::size, out_upper[i].data(), d_upper[i].data(), dx_upper[i].data());
+    }
   }
 };
 }  // namespace detail

@@ -3,7 +3,8 @@
 // normalizes each unit over the batch. Training uses the batch's statistics and updates running
 // averages (weight Momentum, unbiased variance, as PyTorch); inference uses the running averages.
 // Statistics are recomputed in backward rather than cached, keeping the layer parameters-only.
-// Sums are taken per image in float and across images in double, in a fixed order.
+// Sums are taken per image in float and across images in double, in a fixed order. Interval
+// bounds use the inference form, a per-channel affine map (no interval training through it).
 #pragma once
 
 #include <cmath>
@@ -16,6 +17,7 @@
 
 #include <ctnn/core/layer.hpp>
 #include <ctnn/kernels/batch_norm.hpp>
+#include <ctnn/kernels/interval.hpp>
 #include <ctnn/kernels/vector.hpp>
 
 namespace ctnn {
@@ -73,6 +75,19 @@ struct BatchNorm {
         grad.beta[c] += dy_sum;
         grad.gamma[c] += inv_std * (kernels::dot(plane, dy_plane, x_plane) - running_mean[c] * dy_sum);
         if (dx) kernels::scale_shift(plane, gamma[c] * inv_std, 0.0f, dy_plane, dx->data() + c * plane);
+      }
+    }
+
+    // Interval bounds of a chunk of images through the inference form; a negative scale (gamma)
+    // swaps the bounds.
+    void forward_interval(std::span<const tensor_of<in_shape>> lower, std::span<const tensor_of<in_shape>> upper,
+                          std::span<tensor_of<out_shape>> out_lower,
+                          std::span<tensor_of<out_shape>> out_upper) const noexcept {
+      for (std::size_t c = 0; c < channels; ++c) {
+        const auto [scale, shift] = eval_affine(c);
+        for (std::size_t i = 0; i < lower.size(); ++i)
+          kernels::interval_scale_shift(plane, scale, shift, lower[i].data() + c * plane, upper[i].data() + c * plane,
+                                        out_lower[i].data() + c * plane, out_upper[i].data() + c * plane);
       }
     }
 

@@ -1,16 +1,19 @@
 // Conv<Filters, Kernel, Stride, Padding, Activation>: 2-D convolution of a (C,H,W) image with
 // Filters kernels of Kernel x Kernel, then an optional activation applied in place on the output.
 // `same` padding keeps H and W at stride 1 (odd kernels only). Arithmetic: kernels/conv2d.hpp,
-// as an im2col matrix product.
+// as an im2col matrix product. Interval bounds (IBP, kernels/interval.hpp) run the same
+// products on the boxes' centres with W and on their radii with |W|.
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
 
 #include <ctnn/core/layer.hpp>
 #include <ctnn/kernels/conv2d.hpp>
+#include <ctnn/kernels/interval.hpp>
 #include <ctnn/layers/activation.hpp>
 
 namespace ctnn {
@@ -80,7 +83,73 @@ struct Conv {
       }
     }
 
+    // Interval bounds of a chunk of images: each box [lower, upper] maps to a box that holds the
+    // output of every input inside it: centre W c + b, radius |W| r, then the activation (monotone)
+    // on both bounds.
+    void forward_interval(std::span<const tensor_of<in_shape>> lower, std::span<const tensor_of<in_shape>> upper,
+                          std::span<tensor_of<out_shape>> out_lower,
+                          std::span<tensor_of<out_shape>> out_upper) const noexcept {
+      auto& scratch = interval_scratch();
+      kernels::abs_values(weight.size, weight.data(), scratch.abs_weight.data());
+      for (std::size_t i = 0; i < lower.size(); ++i) {
+        kernels::interval_centre_radius(in_shape::size, 0.5f, lower[i].data(), upper[i].data(), scratch.centre.data(),
+                                        scratch.radius.data());
+        kernels::conv2d_forward(kernels::fixed<geometry>, scratch.centre.data(), weight.data(), bias.data(),
+                                out_lower[i].data(), columns());
+        kernels::conv2d_forward(kernels::fixed<geometry>, scratch.radius.data(), scratch.abs_weight.data(),
+                                scratch.zero_bias.data(), out_upper[i].data(), columns());
+        kernels::interval_lower_upper(out_shape::size, 1.0f, out_lower[i].data(), out_upper[i].data(),
+                                      out_lower[i].data(), out_upper[i].data());
+        activation::apply(out_shape::size, out_lower[i].data(), out_lower[i].data());
+        activation::apply(out_shape::size, out_upper[i].data(), out_upper[i].data());
+      }
+    }
+
+    // Differentiates forward_interval. d_lower and d_upper hold dLoss/d(output bounds) and are
+    // scratch; dx_lower and dx_upper (unless empty) are overwritten; grad is accumulated into.
+    void backward_interval(std::span<const tensor_of<in_shape>> lower, std::span<const tensor_of<in_shape>> upper,
+                           std::span<const tensor_of<out_shape>> out_lower,
+                           std::span<const tensor_of<out_shape>> out_upper, std::span<tensor_of<out_shape>> d_lower,
+                           std::span<tensor_of<out_shape>> d_upper, std::span<tensor_of<in_shape>> dx_lower,
+                           std::span<tensor_of<in_shape>> dx_upper, bind& grad) const noexcept {
+      auto& scratch = interval_scratch();
+      kernels::abs_values(weight.size, weight.data(), scratch.abs_weight.data());
+      scratch.abs_weight_grad.fill(0.0f);
+      for (std::size_t i = 0; i < lower.size(); ++i) {
+        float* dl = d_lower[i].data();
+        float* du = d_upper[i].data();
+        activation::derivative(out_shape::size, out_lower[i].data(), dl, dl);
+        activation::derivative(out_shape::size, out_upper[i].data(), du, du);
+        kernels::interval_centre_radius(out_shape::size, 1.0f, dl, du, dl, du);  // now d centre, d radius
+        kernels::interval_centre_radius(in_shape::size, 0.5f, lower[i].data(), upper[i].data(), scratch.centre.data(),
+                                        scratch.radius.data());
+        kernels::conv2d_backward_weights(kernels::fixed<geometry>, scratch.centre.data(), dl, grad.weight.data(),
+                                         grad.bias.data(), columns());
+        kernels::conv2d_backward_weights(kernels::fixed<geometry>, scratch.radius.data(), du,
+                                         scratch.abs_weight_grad.data(), scratch.zero_bias_grad.data(), columns());
+        if (dx_lower.empty()) continue;
+        float* dxl = dx_lower[i].data();
+        float* dxu = dx_upper[i].data();
+        kernels::conv2d_backward_data(kernels::fixed<geometry>, weight.data(), dl, dxl, columns());
+        kernels::conv2d_backward_data(kernels::fixed<geometry>, scratch.abs_weight.data(), du, dxu, columns());
+        kernels::interval_lower_upper(in_shape::size, 0.5f, dxl, dxu, dxl, dxu);
+      }
+      kernels::add_abs_gradient(weight.size, weight.data(), scratch.abs_weight_grad.data(), grad.weight.data());
+    }
+
    private:
+    // The interval passes' scratch, one per thread like columns(): |W| and its gradient, one
+    // box's centre and radius; the bias gradient of the radius pass is discarded.
+    struct IntervalScratch {
+      Tensor<Filters, In::channels, Kernel, Kernel> abs_weight, abs_weight_grad;
+      tensor_of<in_shape> centre, radius;
+      Tensor<Filters> zero_bias, zero_bias_grad;
+    };
+    static IntervalScratch& interval_scratch() noexcept {
+      static thread_local IntervalScratch scratch;
+      return scratch;
+    }
+
     // The im2col matrix of one image (taps x output pixels): one per thread, sized at compile
     // time, so forward and backward allocate nothing and threads never share it. It is scratch:
     // nothing survives from one call to the next.

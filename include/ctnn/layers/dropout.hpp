@@ -1,13 +1,15 @@
 // Dropout<Rate>: in training, zeroes each value with probability Rate (a std::ratio) and scales
 // the survivors by 1 / (1 - Rate), so inference is the identity (inverted dropout, Srivastava et
 // al. 2014). The mask is drawn from a seed the Net derives from (step, layer, image) and redrawn
-// in backward: no mask is stored, and thread scheduling cannot change it.
+// in backward: no mask is stored, and thread scheduling cannot change it. Interval bounds use the
+// inference form, the identity (no interval training through it).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <ratio>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -43,6 +45,14 @@ struct Dropout {
     void backward(const tensor_of<in_shape>&, const tensor_of<out_shape>&, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind&) const noexcept {
       if (dx) *dx = dy;
+    }
+
+    // Interval bounds of a chunk of images: the inference form passes them through.
+    void forward_interval(std::span<const tensor_of<in_shape>> lower, std::span<const tensor_of<in_shape>> upper,
+                          std::span<tensor_of<out_shape>> out_lower,
+                          std::span<tensor_of<out_shape>> out_upper) const noexcept {
+      std::copy(lower.begin(), lower.end(), out_lower.begin());
+      std::copy(upper.begin(), upper.end(), out_upper.begin());
     }
 
     void forward_train(const tensor_of<in_shape>& x, tensor_of<out_shape>& y, std::uint64_t seed) const noexcept {

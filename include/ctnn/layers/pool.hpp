@@ -1,9 +1,11 @@
 // MaxPool<Window, Stride> and AvgPool<Window, Stride>: pooling over Window x Window squares with
 // no padding; Stride defaults to Window (non-overlapping). The window must fit and the stride must
 // tile the input exactly, so no row or column is silently dropped. Arithmetic: kernels/pool.hpp.
+// Both are monotone in every input, so interval bounds pool the lower and the upper bounds.
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -59,6 +61,30 @@ struct MaxPool {
                   tensor_of<in_shape>* dx, bind&) const noexcept {
       if (dx) kernels::max_pool_backward(kernels::fixed<base::geometry>, x.data(), y.data(), dy.data(), dx->data());
     }
+
+    // Interval bounds of a chunk of images: the max of the lower bounds, the max of the upper ones.
+    void forward_interval(std::span<const tensor_of<in_shape>> lower, std::span<const tensor_of<in_shape>> upper,
+                          std::span<tensor_of<out_shape>> out_lower,
+                          std::span<tensor_of<out_shape>> out_upper) const noexcept {
+      for (std::size_t i = 0; i < lower.size(); ++i) {
+        kernels::max_pool_forward(kernels::fixed<base::geometry>, lower[i].data(), out_lower[i].data());
+        kernels::max_pool_forward(kernels::fixed<base::geometry>, upper[i].data(), out_upper[i].data());
+      }
+    }
+    // Each bound's gradient goes to the input bound that won its window.
+    void backward_interval(std::span<const tensor_of<in_shape>> lower, std::span<const tensor_of<in_shape>> upper,
+                           std::span<const tensor_of<out_shape>> out_lower,
+                           std::span<const tensor_of<out_shape>> out_upper, std::span<tensor_of<out_shape>> d_lower,
+                           std::span<tensor_of<out_shape>> d_upper, std::span<tensor_of<in_shape>> dx_lower,
+                           std::span<tensor_of<in_shape>> dx_upper, bind&) const noexcept {
+      if (dx_lower.empty()) return;
+      for (std::size_t i = 0; i < lower.size(); ++i) {
+        kernels::max_pool_backward(kernels::fixed<base::geometry>, lower[i].data(), out_lower[i].data(),
+                                   d_lower[i].data(), dx_lower[i].data());
+        kernels::max_pool_backward(kernels::fixed<base::geometry>, upper[i].data(), out_upper[i].data(),
+                                   d_upper[i].data(), dx_upper[i].data());
+      }
+    }
   };
 };
 
@@ -84,6 +110,27 @@ struct AvgPool {
     void backward(const tensor_of<in_shape>&, const tensor_of<out_shape>&, tensor_of<out_shape>& dy,
                   tensor_of<in_shape>* dx, bind&) const noexcept {
       if (dx) kernels::avg_pool_backward(kernels::fixed<base::geometry>, dy.data(), dx->data());
+    }
+
+    // Interval bounds of a chunk of images: averages of non-negative weights keep the order.
+    void forward_interval(std::span<const tensor_of<in_shape>> lower, std::span<const tensor_of<in_shape>> upper,
+                          std::span<tensor_of<out_shape>> out_lower,
+                          std::span<tensor_of<out_shape>> out_upper) const noexcept {
+      for (std::size_t i = 0; i < lower.size(); ++i) {
+        kernels::avg_pool_forward(kernels::fixed<base::geometry>, lower[i].data(), out_lower[i].data());
+        kernels::avg_pool_forward(kernels::fixed<base::geometry>, upper[i].data(), out_upper[i].data());
+      }
+    }
+    void backward_interval(std::span<const tensor_of<in_shape>>, std::span<const tensor_of<in_shape>>,
+                           std::span<const tensor_of<out_shape>>, std::span<const tensor_of<out_shape>>,
+                           std::span<tensor_of<out_shape>> d_lower, std::span<tensor_of<out_shape>> d_upper,
+                           std::span<tensor_of<in_shape>> dx_lower, std::span<tensor_of<in_shape>> dx_upper,
+                           bind&) const noexcept {
+      if (dx_lower.empty()) return;
+      for (std::size_t i = 0; i < d_lower.size(); ++i) {
+        kernels::avg_pool_backward(kernels::fixed<base::geometry>, d_lower[i].data(), dx_lower[i].data());
+        kernels::avg_pool_backward(kernels::fixed<base::geometry>, d_upper[i].data(), dx_upper[i].data());
+      }
     }
   };
 };
