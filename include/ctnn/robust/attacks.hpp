@@ -86,8 +86,8 @@ inline float ball_edge(float clean, float epsilon) noexcept {
 inline void project(Norm norm, float epsilon, std::span<const float> clean, std::span<float> x) noexcept {
   if (norm == Norm::linf) {
     for (std::size_t i = 0; i < x.size(); ++i)
-      x[i] = std::clamp(x[i], std::max(0.0f, ball_edge(clean[i], -epsilon)),
-                        std::min(1.0f, ball_edge(clean[i], epsilon)));
+      x[i] =
+          std::clamp(x[i], std::max(0.0f, ball_edge(clean[i], -epsilon)), std::min(1.0f, ball_edge(clean[i], epsilon)));
     return;
   }
   double squares = 0;
