@@ -9,6 +9,11 @@
 // sign or a direction, the scale matters, since the step's length is a margin divided by a
 // gradient norm. Each candidate class costs one backward pass per iteration, through
 // Net::input_gradient(ws, output_gradient) with d/dlogits = e_k - e_original.
+//
+// The clipping follows the authors' code and Foolbox: the steps are summed unclipped and only
+// the iterate is clipped. On MNIST, whose background is 0, much of each step is clipped away, so
+// LeNet-5 takes about 9 iterations instead of 3 unclipped; masking the blocked pixels out of the
+// gradient takes 3 again, but lands about 8% farther (median L2 1.26 against 1.17).
 #pragma once
 
 #include <algorithm>
@@ -16,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <span>
@@ -246,11 +252,13 @@ struct DeepFoolResult {
 };
 
 // DeepFool on the first `limit` images of `dataset` (0: all of them), batch by batch, with the
-// figures over the images the net classifies right.
+// figures over the images the net classifies right. progress(done, total), when given, is
+// called after every batch.
 template <class NetType, std::size_t Batch>
 DeepFoolResult deepfool_dataset(NetType& net, Workspace<NetType, Batch>& ws, const Dataset& dataset,
                                 Normalization normalization, const DeepFoolOptions& options = {}, std::size_t limit = 0,
-                                bool keep_images = false) {
+                                bool keep_images = false,
+                                const std::function<void(std::size_t, std::size_t)>& progress = {}) {
   check_input_shape<NetType>(dataset);
   detail::check_deepfool(options, NetType::classes, normalization);
   constexpr std::size_t size = NetType::in_shape::size;
@@ -268,6 +276,7 @@ DeepFoolResult deepfool_dataset(NetType& net, Workspace<NetType, Batch>& ws, con
     result.per_image.insert(result.per_image.end(), batch.begin(), batch.end());
     if (keep_images)
       std::copy(pixels.begin(), pixels.end(), result.adversarial.begin() + static_cast<std::ptrdiff_t>(first * size));
+    if (progress) progress(first + count, result.images);
   }
   std::vector<double> distances;
   double l2_sum = 0, linf_sum = 0;
