@@ -43,6 +43,7 @@ struct AdversarialCli {
   float step_size = 0;  // 0: 2.5 eps / steps for PGD, 1.25 eps for FGSM
   double ramp_epochs = 2;
   std::size_t eval_steps = 50, eval_restarts = 10, eval_images = 0;
+  std::string from;  // a saved model to start from instead of random weights
 };
 
 AttackOptions training_attack(const AdversarialCli& cli, float epsilon) {
@@ -106,6 +107,8 @@ int main(int argc, char** argv) try {
                 ->capture_default_str();
             app.add_option("--eval-images", adversarial.eval_images, "Test images to attack (0: all)")
                 ->capture_default_str();
+            app.add_option("--from", adversarial.from,
+                           "Start from this saved model (e.g. fine-tune an FGSM-trained net with PGD)");
           }))
     return *exit_status;
   const std::filesystem::path output = cli.output;
@@ -118,6 +121,7 @@ int main(int argc, char** argv) try {
               training_attack(adversarial, adversarial.epsilon).step_size);
 
   AdversarialNet net(cli.trainer.seed);
+  if (!adversarial.from.empty()) load_model(net, adversarial.from);
   Workspace<AdversarialNet, batch_capacity> workspace;
   const auto attack_batch = [&](auto& ws, double epochs_done, std::uint64_t seed) {
     const double ramp = adversarial.ramp_epochs > 0 ? std::min(1.0, epochs_done / adversarial.ramp_epochs) : 1.0;
