@@ -144,7 +144,9 @@ TEST_CASE("Output gradient: the input gradient of functions of the logits matche
       evaluate(0, base_pattern);
       std::vector<std::size_t> checked;
       std::vector<double> kept_analytic, numerical;
-      for (std::size_t index = 0; index < count * image_size; ++index) {
+      // A sample of the 3 x 128 input entries, the first and last included: each costs two passes.
+      const std::vector<std::size_t> sample = testing::detail::sample_indices(count * image_size, 120, rng);
+      for (const std::size_t index : sample) {
         const std::size_t b = index / image_size;
         float& x = ws.input(b)[index % image_size];
         const float original = x;
@@ -164,7 +166,7 @@ TEST_CASE("Output gradient: the input gradient of functions of the logits matche
           }
         }
       }
-      CHECK(checked.size() * 10 >= count * image_size * 9);  // at most a tenth crossed a kink at every step
+      CHECK(checked.size() * 10 >= sample.size() * 9);  // at most a tenth crossed a kink at every step
       const testing::TensorReport report = testing::compare_gradients(
           function.name, {count, 2, 8, 8}, checked, kept_analytic, numerical,
           testing::GradientCheckOptions{.relative_tolerance = 2e-3, .absolute_tolerance = 5e-4});
