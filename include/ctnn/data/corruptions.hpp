@@ -283,8 +283,10 @@ inline std::vector<double> plasma_fractal(std::size_t size, double decay, Rng& r
 
 inline void fog(const CorruptionPlane& plane, std::span<const float> in, std::span<float> out, Rng& rng) {
   constexpr double thickness = 3, decay = 1.4;
-  // MNIST-C draws a 256x256 map and lays its top-left 28x28 corner over the image.
-  const std::size_t size = std::bit_ceil(std::max(plane.height, plane.width)) * 8;
+  // MNIST-C draws a 256x256 map and lays its top-left 28x28 corner over the image; an image too
+  // large for that gets a map of its own size.
+  const std::size_t side = std::bit_ceil(std::max(plane.height, plane.width));
+  const std::size_t size = std::max<std::size_t>(side, std::min<std::size_t>(side * 8, 256));
   const std::vector<double> fractal = plasma_fractal(size, decay, rng);
   const double brightest = *std::max_element(in.begin(), in.end());
   for (std::size_t row = 0; row < plane.height; ++row)
