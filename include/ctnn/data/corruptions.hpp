@@ -25,12 +25,12 @@
 //   fog            a plasma fractal f (diamond-square, wibble decay 1.4) laid over: x <- (x + 3 f) M / (M + 3),
 //                  M the image's maximum (severity 5)
 //   stripe         the left and right quarters of the columns inverted: x <- 1 - x
-//   dotted_line    a line 2.3 px thick from the left edge to the right edge at random heights, drawn in dashes
-//                  of 2 px (gaps first), added to the image
-//   zigzag         a zigzag (teeth 2 px high and 4 px apart, lines 2.3 px thick) from column 2 to column 25 at a
-//                  random height, sloping up to 5 px (its end kept inside), added to the image
+//   dotted_line    a line from the left edge to the right edge at random heights, ink log(1 - d / 2.3) + 1 at
+//                  vertical distance d (about 1.45 px either side), in dashes of 2 px (gaps first), added
+//   zigzag         lines like dotted_line's through corners 2 px either side of a line, 4 px apart along it, from
+//                  column 2 to column 25 at a random height, sloping up to 5 px (its end kept inside), added
 //   canny_edges    the image replaced by its Canny edges (sigma 1 px, thresholds 0.1 and 0.2 on the Sobel
-//                  magnitude, as skimage.feature.canny): 1 on an edge, 0 elsewhere
+//                  magnitude: skimage.feature.canny's defaults): 1 on an edge, 0 elsewhere
 //   occlusion      a square of side 0.3 min(height, width) (8 px) set to 0, centred on an ink pixel drawn with
 //                  probability proportional to its value (not in MNIST-C)
 #pragma once
