@@ -103,7 +103,7 @@ double distance(Point a, Point b) { return std::hypot(a.x - b.x, a.y - b.y); }
 
 }  // namespace
 
-TEST_CASE("every kind is deterministic, in range and changes a digit") {
+TEST_CASE("corruptions: every kind is deterministic, in range and changes a digit") {
   const Image image = digit();
   for (const ctnn::CorruptionInfo& info : ctnn::all_corruptions) {
     CAPTURE(info.name);
@@ -130,7 +130,7 @@ TEST_CASE("every kind is deterministic, in range and changes a digit") {
   }
 }
 
-TEST_CASE("every kind stays in [0, 1] on extreme and tiny images") {
+TEST_CASE("corruptions: every kind stays in [0, 1] on extreme and tiny images") {
   ctnn::Rng rng(3);
   Image noise(side * side);
   for (float& value : noise) value = rng.uniform();
@@ -153,7 +153,7 @@ TEST_CASE("every kind stays in [0, 1] on extreme and tiny images") {
   }
 }
 
-TEST_CASE("bad sizes and pixels are refused") {
+TEST_CASE("corruptions: bad sizes and pixels are refused") {
   const Image image = digit();
   Image out(side * side);
   CHECK_THROWS_AS(ctnn::corrupt(Corruption::fog, image, side, side + 1, out, 1), std::invalid_argument);
@@ -169,7 +169,7 @@ TEST_CASE("bad sizes and pixels are refused") {
   CHECK_THROWS_AS(ctnn::corrupt(Corruption::brightness, bright, side, side, out, 1), std::invalid_argument);
 }
 
-TEST_CASE("parse_corruption reads every name and refuses others") {
+TEST_CASE("corruptions: parse_corruption reads every name and refuses others") {
   for (const ctnn::CorruptionInfo& info : ctnn::all_corruptions) {
     CHECK(ctnn::parse_corruption(info.name) == info.kind);
     CHECK(ctnn::to_string(info.kind) == info.name);
@@ -181,7 +181,7 @@ TEST_CASE("parse_corruption reads every name and refuses others") {
   CHECK_THROWS_WITH_AS(ctnn::parse_corruption("Shot_Noise"), doctest::Contains("occlusion"), std::invalid_argument);
 }
 
-TEST_CASE("noise: shot noise draws Poisson counts, impulse noise sets 17% of the pixels to 0 or 1") {
+TEST_CASE("corruptions: shot noise draws Poisson counts, impulse noise sets 17% of the pixels to 0 or 1") {
   const std::size_t height = 100, width = 100;
   const Image gray(height * width, 0.5f);
   const Image shot = corrupted(Corruption::shot_noise, gray, 1, height, width);
@@ -203,7 +203,7 @@ TEST_CASE("noise: shot noise draws Poisson counts, impulse noise sets 17% of the
   CHECK(static_cast<double>(zeros) / static_cast<double>(zeros + ones) == doctest::Approx(0.5).epsilon(0.15));
 }
 
-TEST_CASE("blurs keep the ink and smooth it") {
+TEST_CASE("corruptions: blurs keep the ink and smooth it") {
   const Image image = digit();
   const Image blurred = corrupted(Corruption::gaussian_blur, image, 1);
   CHECK(mean(blurred) == doctest::Approx(mean(image)).epsilon(0.01));  // the 7 comes within 4 sigma of the top
@@ -234,7 +234,7 @@ TEST_CASE("blurs keep the ink and smooth it") {
   }
 }
 
-TEST_CASE("geometry moves a blob where the documented transform puts it") {
+TEST_CASE("corruptions: geometry moves a blob where the documented transform puts it") {
   const Point start{18, 9};
   const Image blob = gaussian_blob(start.x, start.y, 1.2);
   const double angle = 0.4, c = std::cos(angle), s = std::sin(angle);
@@ -265,7 +265,7 @@ TEST_CASE("geometry moves a blob where the documented transform puts it") {
   CHECK(shifts.size() == 4);
 }
 
-TEST_CASE("brightness, contrast, stripe and fog change the intensities as documented") {
+TEST_CASE("corruptions: brightness, contrast, stripe and fog change the intensities as documented") {
   const Image image = digit();
   const Image bright = corrupted(Corruption::brightness, image, 1);
   for (std::size_t i = 0; i < image.size(); ++i) CHECK(bright[i] == std::min(image[i] + 0.5f, 1.0f));
@@ -294,7 +294,7 @@ TEST_CASE("brightness, contrast, stripe and fog change the intensities as docume
   CHECK(total_variation(fractal) / (2.0 * side * (side - 1)) < 0.5 * standard_deviation(fractal));
 }
 
-TEST_CASE("lines: dashes every other 2 columns, zigzags between columns 2 and 25") {
+TEST_CASE("corruptions: dotted lines dash every other 2 columns, zigzags between columns 2 and 25") {
   const Image blank(side * side, 0.0f);
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
     CAPTURE(seed);
@@ -350,7 +350,7 @@ TEST_CASE("lines: dashes every other 2 columns, zigzags between columns 2 and 25
   }
 }
 
-TEST_CASE("canny edges of a filled square lie on its border") {
+TEST_CASE("corruptions: canny edges of a filled square lie on its border") {
   Image square(side * side, 0.0f);
   for (std::size_t row = 9; row <= 18; ++row)
     for (std::size_t column = 9; column <= 18; ++column) square[row * side + column] = 1.0f;
@@ -374,7 +374,7 @@ TEST_CASE("canny edges of a filled square lie on its border") {
   CHECK(std::all_of(none.begin(), none.end(), [](float v) { return v == 0.0f; }));
 }
 
-TEST_CASE("occlusion zeroes one 8x8 block, on the ink") {
+TEST_CASE("corruptions: occlusion zeroes one 8x8 block, on the ink") {
   const Image white(side * side, 1.0f);
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
     const Image out = corrupted(Corruption::occlusion, white, seed);
@@ -404,7 +404,7 @@ TEST_CASE("occlusion zeroes one 8x8 block, on the ink") {
   }
 }
 
-TEST_CASE("corrupt_dataset corrupts image i with derive_seed(seed, i)") {
+TEST_CASE("corruptions: corrupt_dataset corrupts image i with derive_seed(seed, i)") {
   ctnn::Dataset dataset{
       .name = "digits", .channels = 1, .height = side, .width = side, .images = {}, .labels = {3, 1, 4}};
   const Image image = digit();
