@@ -224,7 +224,7 @@ TEST_CASE("Attacks: the same seed gives bit-identical images, with one thread or
 #else
     (void)threads;
 #endif
-    const AttackResult result = attack(options, true, 32);
+    const AttackResult result = attack(options, true, 20);  // a batch of 16 and a short one of 4
 #ifdef _OPENMP
     omp_set_num_threads(previous);
 #endif
