@@ -41,7 +41,7 @@ struct CertifiedCli {
   float train_epsilon = 0.2f;
   float test_epsilon = 0.1f;
   double warmup_epochs = 1;
-  double ramp_epochs = 6;
+  double ramp_epochs = 8;
   float final_kappa = 0.5f;
   std::size_t train_limit = 0;
   std::size_t check_images = 500;
@@ -64,13 +64,13 @@ int main(int argc, char** argv) try {
   const auto start = std::chrono::steady_clock::now();
   examples::TrainingCli cli;
   cli.output = "runs/certified";
-  cli.trainer.epochs = 14;
+  cli.trainer.epochs = 26;
   cli.trainer.batch_size = 100;
   cli.optimizer = "adam";
   cli.weight_decay = 0;
   cli.schedule = "step";
   cli.trainer.schedule.learning_rate = 1e-3f;
-  cli.trainer.schedule.step_epochs = 10;
+  cli.trainer.schedule.step_epochs = 18;
   cli.trainer.schedule.step_gamma = 0.1f;
   CertifiedCli certified;
   if (const auto exit_status = examples::parse_training_options(

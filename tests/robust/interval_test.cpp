@@ -259,7 +259,7 @@ TEST_CASE("a certified image is never broken by PGD") {
 
   Workspace<testing::BarNet, 64> ws;
   load_batch(ws, images.images, images.labels, testing::bar_normalization);
-  AttackOptions options = pgd(Norm::linf, epsilon, 40, 2);
+  AttackOptions options = pgd(Norm::linf, epsilon, 20);
   options.stop_at_success = false;
   std::vector<float> adversarial = images.images;  // the ball is around these exact pixels
   perturb(net, ws, testing::bar_normalization, options, 5, adversarial);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -145,9 +146,12 @@ struct Conv {
       tensor_of<in_shape> centre, radius;
       Tensor<Filters> zero_bias, zero_bias_grad;
     };
+    // On the heap, made on first use: static thread-local storage would be reserved in every
+    // thread of every program that instantiates the layer, bounds or not.
     static IntervalScratch& interval_scratch() noexcept {
-      static thread_local IntervalScratch scratch;
-      return scratch;
+      static thread_local std::unique_ptr<IntervalScratch> scratch;
+      if (!scratch) scratch = std::make_unique<IntervalScratch>();
+      return *scratch;
     }
 
     // The im2col matrix of one image (taps x output pixels): one per thread, sized at compile

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -213,9 +214,12 @@ struct Dense {
       std::array<tensor_of<in_shape>, interval_block> centre, radius;
       Tensor<out_shape::size> zero_bias, zero_bias_grad;
     };
+    // On the heap, made on first use: static thread-local storage would be reserved in every
+    // thread of every program that instantiates the layer, bounds or not.
     static IntervalScratch& interval_scratch() noexcept {
-      static thread_local IntervalScratch scratch;
-      return scratch;
+      static thread_local std::unique_ptr<IntervalScratch> scratch;
+      if (!scratch) scratch = std::make_unique<IntervalScratch>();
+      return *scratch;
     }
 
     static constexpr std::size_t parts = 8;             // image ranges of forward_batch / backward_batch
