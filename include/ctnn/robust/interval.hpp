@@ -153,6 +153,10 @@ class IntervalWorkspace {
 };
 
 namespace detail {
+template <class NetType, std::size_t... I>
+constexpr bool interval_trainable(std::index_sequence<I...>) {
+  return (IntervalTrainableLayer<typename NetType::template layer_type<I>> && ...);
+}
 template <class Array>
 auto chunk_of(Array& array, std::size_t first, std::size_t last) noexcept {
   return std::span(array.data() + first, last - first);
@@ -230,74 +234,77 @@ void interval_backward(const NetType& net, IntervalWorkspace<NetType, Batch>& ws
   constexpr std::size_t layer_count = NetType::layer_count;
   constexpr std::size_t classes = NetType::classes;
   using Last = typename NetType::template layer_type<layer_count - 1>;
-  static_assert(SpecificationLayer<Last>,
+  constexpr bool linear_last = SpecificationLayer<Last>;
+  constexpr bool trainable = detail::interval_trainable<NetType>(std::make_index_sequence<layer_count - 1>{});
+  static_assert(linear_last,
                 "interval_backward: the last layer must be a linear Dense (the specification is folded into it)");
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    static_assert((IntervalTrainableLayer<typename NetType::template layer_type<I>> && ...),
-                  "interval_backward: every layer before the last needs backward_interval (Conv, Dense, the "
-                  "activations and the pools have it; BatchNorm and Dropout only bound, they do not train)");
-  }
-  (std::make_index_sequence<layer_count - 1>{});
-  auto& storage = *ws.storage_;
-  const std::size_t count = ws.count;
-  if (count == 0) return;
-  const float scale = weight / static_cast<float>(count);
-  constexpr std::size_t chunks = IntervalWorkspace<NetType, Batch>::chunk_count;
+  static_assert(
+      trainable,
+      "interval_backward: every layer but the last needs backward_interval (BatchNorm and Dropout have none)");
+  // Discarded when an assertion fails, so that it stays the only error.
+  if constexpr (linear_last && trainable) {
+    auto& storage = *ws.storage_;
+    const std::size_t count = ws.count;
+    if (count == 0) return;
+    const float scale = weight / static_cast<float>(count);
+    constexpr std::size_t chunks = IntervalWorkspace<NetType, Batch>::chunk_count;
 #pragma omp parallel for schedule(static)
-  for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
-    const std::size_t first = chunk * count / chunks, last = (chunk + 1) * count / chunks;
-    if (first == last) continue;
-    auto& chunk_grad = storage.chunk_grads[chunk];
-    for (std::size_t b = first; b < last; ++b) {
-      const std::size_t label = ws.labels[b];
-      kernels::worst_case_cross_entropy(classes, storage.margins[b].data(), label, scale, storage.d_margins[b].data());
-      constexpr bool want_dx = layer_count > 1;
-      net.template layer<layer_count - 1>().margin_bounds_backward(
-          std::get<layer_count - 1>(storage.lower)[b], std::get<layer_count - 1>(storage.upper)[b], label,
-          storage.d_margins[b], want_dx ? &std::get<layer_count - 1>(storage.d_lower)[b] : nullptr,
-          want_dx ? &std::get<layer_count - 1>(storage.d_upper)[b] : nullptr, std::get<layer_count - 1>(chunk_grad));
-    }
-    [&]<std::size_t... J>(std::index_sequence<J...>) {
-      const auto backward_layer = [&](auto index) {
-        constexpr std::size_t I = decltype(index)::value;
-        using L = typename NetType::template layer_type<I>;
-        using InTensor = tensor_of<typename L::in_shape>;
-        net.template layer<I>().backward_interval(
-            detail::const_chunk_of(std::get<I>(storage.lower), first, last),
-            detail::const_chunk_of(std::get<I>(storage.upper), first, last),
-            detail::const_chunk_of(std::get<I + 1>(storage.lower), first, last),
-            detail::const_chunk_of(std::get<I + 1>(storage.upper), first, last),
-            detail::chunk_of(std::get<I + 1>(storage.d_lower), first, last),
-            detail::chunk_of(std::get<I + 1>(storage.d_upper), first, last),
-            I > 0 ? detail::chunk_of(std::get<I>(storage.d_lower), first, last) : std::span<InTensor>(),
-            I > 0 ? detail::chunk_of(std::get<I>(storage.d_upper), first, last) : std::span<InTensor>(),
-            std::get<I>(chunk_grad));
-      };
-      (backward_layer(std::integral_constant<std::size_t, layer_count - 2 - J>{}), ...);
-    }
-    (std::make_index_sequence<layer_count - 1>{});
-  }
-  // grad += chunk 0 + chunk 1 + ..., in chunk order for every element; the chunks are zeroed.
-  auto add_and_clear = [](auto& total, auto&... parts) {
-#pragma omp parallel for schedule(static)
-    for (std::size_t i = 0; i < total.size; ++i) {
-      float sum = total[i];
-      ((sum += parts[i], parts[i] = 0.0f), ...);
-      total[i] = sum;
-    }
-  };
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    const auto reduce_layer = [&](auto index) {
-      constexpr std::size_t L = decltype(index)::value;
-      [&]<std::size_t... Chunk>(std::index_sequence<Chunk...>) {
-        detail::for_each_in_layer(add_and_clear, std::get<L>(grad).parameters(),
-                                  std::get<L>(storage.chunk_grads[Chunk]).parameters()...);
+    for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+      const std::size_t first = chunk * count / chunks, last = (chunk + 1) * count / chunks;
+      if (first == last) continue;
+      auto& chunk_grad = storage.chunk_grads[chunk];
+      for (std::size_t b = first; b < last; ++b) {
+        const std::size_t label = ws.labels[b];
+        kernels::worst_case_cross_entropy(classes, storage.margins[b].data(), label, scale,
+                                          storage.d_margins[b].data());
+        constexpr bool want_dx = layer_count > 1;
+        net.template layer<layer_count - 1>().margin_bounds_backward(
+            std::get<layer_count - 1>(storage.lower)[b], std::get<layer_count - 1>(storage.upper)[b], label,
+            storage.d_margins[b], want_dx ? &std::get<layer_count - 1>(storage.d_lower)[b] : nullptr,
+            want_dx ? &std::get<layer_count - 1>(storage.d_upper)[b] : nullptr, std::get<layer_count - 1>(chunk_grad));
       }
-      (std::make_index_sequence<chunks>{});
+      [&]<std::size_t... J>(std::index_sequence<J...>) {
+        const auto backward_layer = [&](auto index) {
+          constexpr std::size_t I = decltype(index)::value;
+          using L = typename NetType::template layer_type<I>;
+          using InTensor = tensor_of<typename L::in_shape>;
+          net.template layer<I>().backward_interval(
+              detail::const_chunk_of(std::get<I>(storage.lower), first, last),
+              detail::const_chunk_of(std::get<I>(storage.upper), first, last),
+              detail::const_chunk_of(std::get<I + 1>(storage.lower), first, last),
+              detail::const_chunk_of(std::get<I + 1>(storage.upper), first, last),
+              detail::chunk_of(std::get<I + 1>(storage.d_lower), first, last),
+              detail::chunk_of(std::get<I + 1>(storage.d_upper), first, last),
+              I > 0 ? detail::chunk_of(std::get<I>(storage.d_lower), first, last) : std::span<InTensor>(),
+              I > 0 ? detail::chunk_of(std::get<I>(storage.d_upper), first, last) : std::span<InTensor>(),
+              std::get<I>(chunk_grad));
+        };
+        (backward_layer(std::integral_constant<std::size_t, layer_count - 2 - J>{}), ...);
+      }
+      (std::make_index_sequence<layer_count - 1>{});
+    }
+    // grad += chunk 0 + chunk 1 + ..., in chunk order for every element; the chunks are zeroed.
+    auto add_and_clear = [](auto& total, auto&... parts) {
+#pragma omp parallel for schedule(static)
+      for (std::size_t i = 0; i < total.size; ++i) {
+        float sum = total[i];
+        ((sum += parts[i], parts[i] = 0.0f), ...);
+        total[i] = sum;
+      }
     };
-    (reduce_layer(std::integral_constant<std::size_t, I>{}), ...);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      const auto reduce_layer = [&](auto index) {
+        constexpr std::size_t L = decltype(index)::value;
+        [&]<std::size_t... Chunk>(std::index_sequence<Chunk...>) {
+          detail::for_each_in_layer(add_and_clear, std::get<L>(grad).parameters(),
+                                    std::get<L>(storage.chunk_grads[Chunk]).parameters()...);
+        }
+        (std::make_index_sequence<chunks>{});
+      };
+      (reduce_layer(std::integral_constant<std::size_t, I>{}), ...);
+    }
+    (std::make_index_sequence<layer_count>{});
   }
-  (std::make_index_sequence<layer_count>{});
 }
 
 // Verified and clean accuracy of a net on a data set at one epsilon.
