@@ -32,6 +32,7 @@
 #include <ctnn/robust/attacks.hpp>
 #include <ctnn/robust/interval.hpp>
 
+#include "digit_reader.hpp"
 #include "models.hpp"
 
 namespace fs = std::filesystem;
@@ -50,20 +51,6 @@ struct Options {
   std::size_t curve_images = 1000;
   std::uint64_t seed = 1;
 };
-
-// An exception's message on one line: "it reads:\n  A\n  B" becomes "it reads: A; B".
-std::string one_line(const std::string& message) {
-  std::string result;
-  std::size_t start = 0;
-  while (start <= message.size()) {
-    const std::size_t end = std::min(message.find('\n', start), message.size());
-    std::string line = message.substr(start, end - start);
-    line.erase(0, line.find_first_not_of(' '));
-    if (!line.empty()) result += (result.empty() ? "" : result.back() == ':' ? " " : "; ") + line;
-    start = end + 1;
-  }
-  return result;
-}
 
 struct Row {
   float epsilon = 0;
@@ -247,6 +234,6 @@ int main(int argc, char** argv) try {
   std::printf("\nreport: %s%s\n", (output / "report.json").c_str(),
               report.curve.empty() ? "" : (", chart: " + (output / "certify.png").string()).c_str());
 } catch (const std::exception& error) {
-  std::fprintf(stderr, "certify: %s\n", one_line(error.what()).c_str());
+  std::fprintf(stderr, "certify: %s\n", examples::one_line(error.what()).c_str());
   return 1;
 }
