@@ -16,3 +16,4 @@
 #include <ctnn/layers/pool.hpp>
 #include <ctnn/layers/softmax_cross_entropy.hpp>
 #include <ctnn/train/optimizer.hpp>
+#include <ctnn/train/update_mask.hpp>

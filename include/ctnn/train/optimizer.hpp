@@ -1,7 +1,8 @@
 // Optimizers: SGD (momentum, Nesterov, weight decay), Adam, AdamW and RMSprop, with PyTorch's
 // update rules so hyper-parameters carry over. Each walks the net's parameters, the gradient and
 // its own state in parallel with for_each_parameter: no optimizer knows any layer. The state has
-// the net's own layer types and is allocated once, at construction.
+// the net's own layer types and is allocated once, at construction. Each optimizer's `mask`
+// says which parameters it may change (update_mask.hpp): frozen layers, pruned weights.
 #pragma once
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <tuple>
 
 #include <ctnn/core/layer.hpp>
+#include <ctnn/train/update_mask.hpp>
 
 namespace ctnn {
 
@@ -27,14 +29,16 @@ class Sgd {
  public:
   using layers = typename NetType::layers;
   SgdOptions options;
+  UpdateMask<NetType> mask;
 
   explicit Sgd(const NetType&, SgdOptions options = {}) : options(options), velocity_(std::make_unique<layers>()) {}
 
   void update(NetType& net, const layers& grad) {
     const SgdOptions o = options;
     for_each_parameter(
-        [&o](auto& weight, const auto& gradient, auto& velocity) {
+        [&o](auto& weight, const auto& gradient, auto& velocity, const auto& trainable) {
           for (std::size_t i = 0; i < weight.size; ++i) {
+            if (trainable[i] == 0.0f) continue;
             float g = gradient[i] + o.weight_decay * weight[i];
             if (o.momentum != 0.0f) {
               velocity[i] = o.momentum * velocity[i] + g;
@@ -43,7 +47,7 @@ class Sgd {
             weight[i] -= o.learning_rate * g;
           }
         },
-        net.parameters(), grad, *velocity_);
+        net.parameters(), grad, *velocity_, mask.flags());
   }
 
   // The optimizer's state, as sets of the net's own layer types (checkpoints save them).
@@ -69,6 +73,7 @@ class AdamUpdate {
  public:
   using layers = typename NetType::layers;
   AdamOptions options;
+  UpdateMask<NetType> mask;
 
   explicit AdamUpdate(const NetType&, AdamOptions options = {})
       : options(options), first_moment_(std::make_unique<layers>()), second_moment_(std::make_unique<layers>()) {}
@@ -79,8 +84,9 @@ class AdamUpdate {
     const float first_correction = 1.0f - static_cast<float>(std::pow(o.beta1, static_cast<double>(step_)));
     const float second_correction = 1.0f - static_cast<float>(std::pow(o.beta2, static_cast<double>(step_)));
     for_each_parameter(
-        [&](auto& weight, const auto& gradient, auto& m, auto& v) {
+        [&](auto& weight, const auto& gradient, auto& m, auto& v, const auto& trainable) {
           for (std::size_t i = 0; i < weight.size; ++i) {
+            if (trainable[i] == 0.0f) continue;
             float g = gradient[i];
             if constexpr (DecoupledDecay)
               weight[i] -= o.learning_rate * o.weight_decay * weight[i];
@@ -93,7 +99,7 @@ class AdamUpdate {
             weight[i] -= o.learning_rate * m_hat / (std::sqrt(v_hat) + o.epsilon);
           }
         },
-        net.parameters(), grad, *first_moment_, *second_moment_);
+        net.parameters(), grad, *first_moment_, *second_moment_, mask.flags());
   }
 
   // Updates so far: the bias correction depends on it, so checkpoints save it.
@@ -136,6 +142,7 @@ class RmsProp {
  public:
   using layers = typename NetType::layers;
   RmsPropOptions options;
+  UpdateMask<NetType> mask;
 
   explicit RmsProp(const NetType&, RmsPropOptions options = {})
       : options(options), square_average_(std::make_unique<layers>()), momentum_buffer_(std::make_unique<layers>()) {}
@@ -143,8 +150,9 @@ class RmsProp {
   void update(NetType& net, const layers& grad) {
     const RmsPropOptions o = options;
     for_each_parameter(
-        [&o](auto& weight, const auto& gradient, auto& square_average, auto& buffer) {
+        [&o](auto& weight, const auto& gradient, auto& square_average, auto& buffer, const auto& trainable) {
           for (std::size_t i = 0; i < weight.size; ++i) {
+            if (trainable[i] == 0.0f) continue;
             const float g = gradient[i] + o.weight_decay * weight[i];
             square_average[i] = o.alpha * square_average[i] + (1.0f - o.alpha) * g * g;
             const float step = g / (std::sqrt(square_average[i]) + o.epsilon);
@@ -156,7 +164,7 @@ class RmsProp {
             }
           }
         },
-        net.parameters(), grad, *square_average_, *momentum_buffer_);
+        net.parameters(), grad, *square_average_, *momentum_buffer_, mask.flags());
   }
 
   auto state() noexcept { return std::tie(*square_average_, *momentum_buffer_); }
