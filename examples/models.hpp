@@ -56,6 +56,26 @@ using AdversarialNet = Net<Conv<32, 5, 2, same>, Conv<32, 5, 2, same>, Dense<128
 // units and 10 logits. Small and shallow keeps the interval bounds tight.
 using CertifiedNet = Net<Conv<16, 4, 2>, Conv<32, 4>, Dense<100>, Dense<10>>::bind<Shape<1, 28, 28>>;
 
+// Ensemble members (train_ensemble) besides BestNet: the same four 3x3 convolutions with same
+// padding, so the image keeps its size until each pooling (28 -> 14 -> 7) and the dense layer
+// sees a 7x7 map, and a shallower net of two 5x5 same-padded convolutions (28 -> 14 -> 7). Members
+// that differ in receptive fields and depth make different mistakes, which is what averaging
+// their probabilities needs (Ciresan, Meier & Schmidhuber 2012, multi-column networks).
+// clang-format off
+using SamePaddedNet = Net<Input<1, 28, 28>,
+                          Conv<32, 3, 1, same>, BatchNorm<>, ReLU,
+                          Conv<32, 3, 1, same>, BatchNorm<>, ReLU, MaxPool<2>,
+                          Conv<64, 3, 1, same>, BatchNorm<>, ReLU,
+                          Conv<64, 3, 1, same>, BatchNorm<>, ReLU, MaxPool<2>,
+                          Dense<256>, BatchNorm<>, ReLU, Dropout<std::ratio<2, 5>>,
+                          Dense<10>>;
+using WideKernelNet = Net<Input<1, 28, 28>,
+                          Conv<32, 5, 1, same>, BatchNorm<>, ReLU, MaxPool<2>,
+                          Conv<64, 5, 1, same>, BatchNorm<>, ReLU, MaxPool<2>,
+                          Dense<256>, BatchNorm<>, ReLU, Dropout<std::ratio<2, 5>>,
+                          Dense<10>>;
+// clang-format on
+
 // Loads the model file at `path` into whichever of Nets... saved it and returns use(net, info)
 // for that net, e.g. with_model<LeNet5, BestNet>(path, [](auto& net, const ModelInfo& info) {...}).
 // A file saved by none of them gets a ModelError naming its signature and the ones known here.
