@@ -16,4 +16,5 @@
 #include <ctnn/layers/pool.hpp>
 #include <ctnn/layers/softmax_cross_entropy.hpp>
 #include <ctnn/train/optimizer.hpp>
+#include <ctnn/train/search.hpp>
 #include <ctnn/train/update_mask.hpp>
