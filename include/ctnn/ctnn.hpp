@@ -8,6 +8,10 @@
 #include <ctnn/core/shape.hpp>
 #include <ctnn/core/tensor.hpp>
 #include <ctnn/core/workspace.hpp>
+#include <ctnn/explain/integrated_gradients.hpp>
+#include <ctnn/explain/occlusion.hpp>
+#include <ctnn/explain/saliency.hpp>
+#include <ctnn/explain/score.hpp>
 #include <ctnn/layers/activation.hpp>
 #include <ctnn/layers/batch_norm.hpp>
 #include <ctnn/layers/conv.hpp>
