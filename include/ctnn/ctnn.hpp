@@ -19,6 +19,8 @@
 #include <ctnn/layers/dropout.hpp>
 #include <ctnn/layers/pool.hpp>
 #include <ctnn/layers/softmax_cross_entropy.hpp>
+#include <ctnn/train/distillation.hpp>
 #include <ctnn/train/optimizer.hpp>
+#include <ctnn/train/pruning.hpp>
 #include <ctnn/train/search.hpp>
 #include <ctnn/train/update_mask.hpp>
