@@ -675,7 +675,8 @@ ctnn::Picture filters_picture(const FirstLayer& layer) {
   }
   const int scale = static_cast<int>(std::max<std::size_t>(6, 84 / layer.kernel));
   return draw_table(
-      format("First layer %s: %zu filters of %zux%zu", layer.label.c_str(), layer.filters, layer.kernel, layer.kernel),
+      format("First layer %s: %zu filters of %zux%zu", layer.label.substr(0, layer.label.find(" | ")).c_str(),
+             layer.filters, layer.kernel, layer.kernel),
       format("weights on normalized pixels; red positive, blue negative, shared scale |w| <= %.2f", limit), {}, rows,
       scale);
 }
