@@ -225,6 +225,35 @@ TEST_CASE("safetensors: serialize and parse round trip, header padded to 8 bytes
   CHECK(std::memcmp(copy.at("step").bytes.data(), step.data(), 8) == 0);
 }
 
+TEST_CASE("safetensors: I8 and I32 tensors, as a quantized model stores them, at odd offsets") {
+  // 15 I8 codes (both ends of the range), then an I32 scalar and I32 bias at offsets 15 and 19:
+  // views into the file are not aligned, and the values are read back with memcpy.
+  std::vector<std::int8_t> codes(15);
+  for (std::size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<std::int8_t>(-128 + 18 * static_cast<int>(i));
+  codes.back() = 127;
+  const std::vector<std::int32_t> zero_point{-7}, bias{2147483647, -2147483647 - 1, 0};
+  const std::vector<TensorToWrite> tensors{{"stages.0.weight", "I8", {3, 5}, raw(codes)},
+                                           {"input.zero_point", "I32", {}, raw(zero_point)},
+                                           {"stages.0.bias", "I32", {3}, raw(bias)}};
+  const SafetensorsFile file = SafetensorsFile::parse(ctnn::serialize_safetensors(tensors, {}), "int8");
+  const auto& weight = file.at("stages.0.weight");
+  CHECK(weight.dtype == "I8");
+  CHECK(weight.shape == std::vector<std::uint64_t>{3, 5});
+  std::vector<std::int8_t> codes_read(15);
+  std::memcpy(codes_read.data(), weight.bytes.data(), 15);
+  CHECK(codes_read == codes);
+  std::int32_t zero_point_read = 0;
+  std::memcpy(&zero_point_read, file.at("input.zero_point").bytes.data(), 4);
+  CHECK(zero_point_read == -7);
+  std::vector<std::int32_t> bias_read(3);
+  std::memcpy(bias_read.data(), file.at("stages.0.bias").bytes.data(), 12);
+  CHECK(bias_read == bias);
+  CHECK_CONTAINS(refusal(R"({"w":{"dtype":"I8","shape":[3,5],"data_offsets":[0,16]}})", 16),
+                 "tensor \"w\": shape [3, 5] of I8 needs 15 bytes, but data_offsets [0, 16] hold 16");
+  CHECK_CONTAINS(refusal(R"({"w":{"dtype":"I32","shape":[],"data_offsets":[0,3]}})", 3),
+                 "tensor \"w\": shape [] of I32 needs 4 bytes, but data_offsets [0, 3] hold 3");
+}
+
 TEST_CASE("safetensors: write_safetensors and read round trip through a file") {
   const ScratchDir dir;
   const std::vector<float> values{0.25f, 0.5f};
