@@ -159,11 +159,14 @@ inline Evaluation average_evaluations(std::span<const Evaluation> members, const
 }
 
 // Each member's own Evaluation of `dataset` (evaluate() with the member's normalization), in
-// member order; a Workspace of Batch images is allocated for one member at a time.
+// member order, for the first `count` members (all by default: a smaller ensemble of the first
+// members costs no new type); a Workspace of Batch images is allocated for one member at a time.
 template <std::size_t Batch = 64, class... Members>
-std::vector<Evaluation> evaluate_members(Ensemble<Members...>& ensemble, const Dataset& dataset) {
+std::vector<Evaluation> evaluate_members(Ensemble<Members...>& ensemble, const Dataset& dataset,
+                                         std::size_t count = sizeof...(Members)) {
   std::vector<Evaluation> results;
   ensemble.for_each_member([&](auto& net, std::size_t index) {
+    if (index >= count) return;
     using Member = std::remove_cvref_t<decltype(net)>;
     Workspace<Member, Batch> workspace;
     results.push_back(evaluate(net, workspace, dataset, ensemble.infos[index].normalization));
