@@ -21,7 +21,7 @@
 // of errors, too coarse to choose by. USPS's test set is read once per reported figure. Writes a
 // table, results.json, curves.png (validation accuracy per epoch), log_<run>.csv and the
 // fine-tuned model, model.safetensors.
-//   transfer_usps                                   the batch-normalized net, runs/mnist_best/model.safetensors
+//   transfer_usps          runs/mnist_best/model.safetensors: >= 98.5% fine-tuned, about 3 minutes on one core
 //   transfer_usps --model runs/lenet/model.safetensors --output runs/transfer_usps_lenet
 //   transfer_usps --help
 #include <algorithm>
