@@ -153,8 +153,11 @@ TEST_CASE("ensemble: a folder saved by other architectures or another member cou
   CHECK_THROWS_WITH_AS(load_ensemble(one, folder.path()), doctest::Contains("has 2 members but this program's has 1"),
                        ModelError);
 
-  std::ofstream(folder / "ensemble.json") << "{\"format\": \"something else\"}";
   Pair pair;
+  std::ofstream(folder / "ensemble.json") << R"({"format": "ctnn-ensemble", "format_version": 1, "members": [
+    {"name": "conv", "file": "../conv/model.safetensors"}, {"name": "dense", "file": "dense/model.safetensors"}]})";
+  CHECK_THROWS_WITH_AS(load_ensemble(pair, folder.path()), doctest::Contains("must lie inside the folder"), ModelError);
+  std::ofstream(folder / "ensemble.json") << "{\"format\": \"something else\"}";
   CHECK_THROWS_WITH_AS(load_ensemble(pair, folder.path()), doctest::Contains("not a ctnn ensemble manifest"),
                        ModelError);
   const test::TempDir empty;

@@ -9,6 +9,7 @@
 // format_version = 1 and, per member, its name, file (relative to the folder) and signature.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -237,8 +238,8 @@ void load_ensemble(Ensemble<Members...>& ensemble, const std::filesystem::path& 
         !entry["file"].is_string())
       throw ModelError(source + ": member " + std::to_string(index) + " has no \"name\" and \"file\" strings");
     const std::filesystem::path file = entry["file"].get<std::string>();
-    if (file.is_absolute())
-      throw ModelError(source + ": member " + std::to_string(index) + "'s file must be relative to the folder");
+    if (file.is_absolute() || std::find(file.begin(), file.end(), "..") != file.end())
+      throw ModelError(source + ": member " + std::to_string(index) + "'s file must lie inside the folder");
     loaded.names[index] = entry["name"].get<std::string>();
     loaded.infos[index] = load_model(net, folder / file);
   });
