@@ -234,7 +234,8 @@ std::string csv(const std::vector<Trial>& ranked) {
 
 // Validation accuracy against one hyper-parameter, a point per trial, a color per strategy. The
 // accuracy axis spans at most 5 points below the best trial, so that a few poor trials do not
-// flatten the rest; the title counts those left off.
+// flatten the rest (the title counts those left off), and a point or so above it, where the
+// legend sits.
 Picture scatter(const std::vector<Trial>& trials, const std::string& parameter, const std::string& x_label,
                 bool log_scale) {
   const std::array<std::string, 3> strategies{"grid", "random", "architecture"};
@@ -244,7 +245,8 @@ Picture scatter(const std::vector<Trial>& trials, const std::string& parameter, 
       best = std::max(best, 100.0 * trial.score);
       lowest = std::min(lowest, 100.0 * trial.score);
     }
-  const double bottom = std::floor(std::max(lowest, best - 5)), top = std::max(bottom + 1, std::ceil(best));
+  const double bottom = std::floor(std::max(lowest, best - 5)),
+               top = std::max(bottom + 1, std::min(100.0, std::ceil(best + 1)));
   std::size_t below = 0;
   std::vector<Series> series;
   for (std::size_t s = 0; s < strategies.size(); ++s) {
@@ -269,7 +271,7 @@ Picture scatter(const std::vector<Trial>& trials, const std::string& parameter, 
                           .series = series,
                           .x_range = std::nullopt,
                           .y_range = AxisRange{bottom, top},
-                          .legend = LegendPosition::bottom_right,
+                          .legend = LegendPosition::top_right,
                           .width = 640,
                           .height = 480});
 }
