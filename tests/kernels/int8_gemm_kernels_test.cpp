@@ -6,6 +6,8 @@
 // written in xsimd int32 arithmetic (on the default architecture and on SSE2's 4 lanes) and, in
 // an AVX512-VNNI build, the vpdpbusd one. Extreme codes (0, 255, -127, 127) are forced into
 // every case, and outputs are written between guard bytes with rows wider than the matrix.
+// int8_gemm_max_pool, which pools groups of rows before the epilogue, is checked against the
+// reference followed by max pooling of its outputs (equal because the epilogues are monotone).
 // g++ 12 with AVX-512 (-march=native) warns inside its own avx512fintrin.h (`__Y` of
 // _mm512_undefined_ps "is used uninitialized", GCC PR 105593) when xsimd's conversions inline.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -195,3 +197,60 @@ TEST_CASE_TEMPLATE_DEFINE("kernel int8_gemm: every compiled path equals the refe
   }
 }
 TEST_CASE_TEMPLATE_APPLY(int8_gemm, Int8Cases);
+
+template <std::size_t Pool, std::size_t Groups, std::size_t Outputs, std::size_t Depth>
+struct PooledCase : Int8Case<Pool * Groups, Outputs, Depth> {
+  static constexpr std::size_t pool = Pool, groups = Groups;
+};
+
+using PoolOneGroup = PooledCase<4, 1, 6, 25>;
+using PoolLeNetConv1 = PooledCase<4, 144, 6, 25>;
+using PoolBestConv2 = PooledCase<4, 29, 32, 288>;
+using PoolFourVectors = PooledCase<4, 7, 64, 36>;
+using PoolWindow3 = PooledCase<9, 5, 17, 27>;
+using PoolWindow3Wide = PooledCase<9, 3, 40, 9>;
+
+TYPE_TO_STRING_AS("pool 4, 1 group, 6x25", PoolOneGroup);
+TYPE_TO_STRING_AS("pool 4, 144 groups, 6x25 LeNet conv1", PoolLeNetConv1);
+TYPE_TO_STRING_AS("pool 4, 29 groups, 32x288 best net conv2", PoolBestConv2);
+TYPE_TO_STRING_AS("pool 4, 7 groups, 64x36", PoolFourVectors);
+TYPE_TO_STRING_AS("pool 9, 5 groups, 17x27", PoolWindow3);
+TYPE_TO_STRING_AS("pool 9, 3 groups, 40x9", PoolWindow3Wide);
+
+using PooledCases =
+    std::tuple<PoolOneGroup, PoolLeNetConv1, PoolBestConv2, PoolFourVectors, PoolWindow3, PoolWindow3Wide>;
+
+TEST_CASE_TEMPLATE_DEFINE("kernel int8_gemm_max_pool: equals the reference's outputs max-pooled, bit for bit", Case,
+                          int8_gemm_pool) {
+  const Operands<Case> operands(ctnn::derive_seed(823, Case::pool * 1'000 + Case::groups));
+  const kernels::Int8Weights w = operands.weights();
+  const kernels::Requantize requantize{operands.offset.data(), operands.multiplier.data(), 60, 60};
+  auto all_rows = guarded_output<std::uint8_t>(Case::rows, Case::ldy, guard_byte);
+  kernels::int8_gemm_reference(Case::rows, operands.a.data(), Case::lda, w, requantize, all_rows.data() + guard,
+                               Case::ldy);
+  auto expected = guarded_output<std::uint8_t>(Case::groups, Case::ldy, guard_byte);
+  for (std::size_t group = 0; group < Case::groups; ++group)
+    for (std::size_t n = 0; n < Case::outputs; ++n) {
+      std::uint8_t best = 0;
+      for (std::size_t r = 0; r < Case::pool; ++r)
+        best = std::max(best, all_rows[guard + (group * Case::pool + r) * Case::ldy + n]);
+      expected[guard + group * Case::ldy + n] = best;
+    }
+  const auto check = [&](auto gemm) {
+    auto pooled = guarded_output<std::uint8_t>(Case::groups, Case::ldy, guard_byte);
+    gemm(Case::rows, operands.a.data(), Case::lda, w, requantize, pooled.data() + guard, Case::ldy);
+    check_equal(pooled, expected);
+  };
+  SUBCASE("xsimd int32 arithmetic") {
+    check(
+        [](auto&&... arguments) { kernels::int8_gemm_max_pool<Case::pool, xsimd::default_arch, false>(arguments...); });
+  }
+  if constexpr (kernels::has_vnni<xsimd::default_arch>) {
+    SUBCASE("AVX512-VNNI vpdpbusd") {
+      check([](auto&&... arguments) {
+        kernels::int8_gemm_max_pool<Case::pool, xsimd::default_arch, true>(arguments...);
+      });
+    }
+  }
+}
+TEST_CASE_TEMPLATE_APPLY(int8_gemm_pool, PooledCases);

@@ -4,7 +4,8 @@
 // representable range and NaN; the convolution on the best net's and LeNet's shapes and on
 // strided, padded geometries with a non-zero input zero point (the padding's code), through
 // every dot-product path this build compiles; pooling on channel counts below, at and above one
-// SIMD width of bytes. Outputs lie between guard bytes that must survive.
+// SIMD width of bytes; the convolution with max pooling fused into it against the two
+// references one after the other. Outputs lie between guard bytes that must survive.
 // g++ 12 with AVX-512 (-march=native) warns inside its own avx512fintrin.h (`__Y` of
 // _mm512_undefined_ps "is used uninitialized", GCC PR 105593) when xsimd's conversions inline.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -169,6 +170,67 @@ TEST_CASE("kernel int8_conv2d: the reference gives a hand-computed value, paddin
   CHECK(y[0] == 100 + 5 * 5);
   CHECK(y[3] == 100 + 5 * 5);
 }
+
+// A convolution followed by non-overlapping max pooling of Window x Window.
+template <class Conv, std::size_t Window>
+struct Int8ConvPoolCase : Conv {
+  static constexpr std::size_t window = Window;
+  static constexpr std::size_t pooled_size = Conv::out_size / (Window * Window);
+};
+
+using LeNetConv1Pool = Int8ConvPoolCase<Int8ConvCase<1, 28, 28, 6, 5, 1, 0>, 2>;
+using BestConv2Pool = Int8ConvPoolCase<Int8ConvCase<32, 26, 26, 32, 3, 1, 0>, 2>;
+using PaddedPool = Int8ConvPoolCase<Int8ConvCase<3, 8, 8, 5, 3, 1, 1>, 2>;
+using Window3Pool = Int8ConvPoolCase<Int8ConvCase<2, 11, 11, 19, 3, 1, 0>, 3>;
+
+TYPE_TO_STRING_AS("c1 28x28 f6 k5 pool 2 LeNet conv1", LeNetConv1Pool);
+TYPE_TO_STRING_AS("c32 26x26 f32 k3 pool 2 best net conv2", BestConv2Pool);
+TYPE_TO_STRING_AS("c3 8x8 f5 k3 p1 pool 2", PaddedPool);
+TYPE_TO_STRING_AS("c2 11x11 f19 k3 pool 3", Window3Pool);
+
+using Int8ConvPoolCases = std::tuple<LeNetConv1Pool, BestConv2Pool, PaddedPool, Window3Pool>;
+
+TEST_CASE_TEMPLATE_DEFINE("kernel int8_conv2d_max_pool: every compiled path equals convolution then pooling", Case,
+                          int8_conv_pool_test) {
+  constexpr auto g = Case::geometry;
+  const std::uint64_t seed = ctnn::derive_seed(919, Case::in_size * 131 + Case::out_size);
+  const std::vector<std::uint8_t> x = random_codes(Case::in_size, seed);
+  std::vector<std::int8_t> w(g.filters * g.taps());
+  ctnn::Rng rng(seed + 1);
+  for (auto& value : w) value = static_cast<std::int8_t>(static_cast<int>(rng.below(255)) - 127);
+  std::vector<std::int32_t> packed(kernels::int8_packed_words(g.filters, g.taps()));
+  kernels::pack_int8_weights(g.filters, g.taps(), w.data(), g.taps(), packed.data());
+  std::vector<std::int32_t> offset(kernels::int8_padded_outputs(g.filters));
+  std::vector<float> multiplier(offset.size());
+  for (std::size_t f = 0; f < g.filters; ++f) {
+    offset[f] = static_cast<std::int32_t>(rng.below(2001)) - 1000;
+    multiplier[f] = rng.uniform(20.0f, 80.0f) / (127.0f * 255.0f / 3.0f * std::sqrt(static_cast<float>(g.taps())));
+  }
+  const kernels::Int8Weights weights{packed.data(), g.filters, g.taps()};
+  const kernels::Requantize out{offset.data(), multiplier.data(), 9, 0};
+  std::vector<std::uint8_t> reference(guard + Case::pooled_size + guard, guard_byte);
+  kernels::int8_conv2d_max_pool_reference<Case::window>(g, x.data(), 21, weights, out, reference.data() + guard,
+                                                        nullptr);
+  std::vector<std::uint8_t> rows(Case::rows_size);
+  const auto check = [&](auto convolve) {
+    std::vector<std::uint8_t> fast(reference.size(), guard_byte);
+    convolve(kernels::fixed<g>, x.data(), std::uint8_t{21}, weights, out, fast.data() + guard, rows.data());
+    check_same_bytes(fast, reference);
+  };
+  SUBCASE("xsimd int32 arithmetic") {
+    check([](auto&&... arguments) {
+      kernels::int8_conv2d_max_pool<Case::window, xsimd::default_arch, false>(arguments...);
+    });
+  }
+  if constexpr (kernels::has_vnni<xsimd::default_arch>) {
+    SUBCASE("AVX512-VNNI vpdpbusd") {
+      check([](auto&&... arguments) {
+        kernels::int8_conv2d_max_pool<Case::window, xsimd::default_arch, true>(arguments...);
+      });
+    }
+  }
+}
+TEST_CASE_TEMPLATE_APPLY(int8_conv_pool_test, Int8ConvPoolCases);
 
 template <std::size_t Channels, std::size_t Height, std::size_t Width, std::size_t Window, std::size_t Stride>
 struct Int8PoolCase {

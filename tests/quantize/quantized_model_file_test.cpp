@@ -120,7 +120,7 @@ TEST_CASE("quantized model file: I8 weights, I32 biases, F32 scales and the floa
   const SafetensorsFile file = SafetensorsFile::read(dir / "model.safetensors");
   CHECK(file.metadata().at("format") == "ctnn-quantized-model");
   CHECK(file.metadata().at("signature") == SmallNet::signature());
-  CHECK(file.metadata().at("stages") == "Conv<3, 3> + BatchNorm + ReLU | MaxPool<2> | Dense<5> + ReLU | Dense<3>");
+  CHECK(file.metadata().at("stages") == "Conv<3, 3> + BatchNorm + ReLU + MaxPool<2> | Dense<5> + ReLU | Dense<3>");
   const std::vector<std::string> names{"input.scale",
                                        "input.zero_point",
                                        "stages.0.weight",
@@ -128,20 +128,20 @@ TEST_CASE("quantized model file: I8 weights, I32 biases, F32 scales and the floa
                                        "stages.0.bias",
                                        "stages.0.output_scale",
                                        "stages.0.output_zero_point",
+                                       "stages.1.weight",
+                                       "stages.1.weight_scale",
+                                       "stages.1.bias",
+                                       "stages.1.output_scale",
+                                       "stages.1.output_zero_point",
                                        "stages.2.weight",
                                        "stages.2.weight_scale",
-                                       "stages.2.bias",
-                                       "stages.2.output_scale",
-                                       "stages.2.output_zero_point",
-                                       "stages.3.weight",
-                                       "stages.3.weight_scale",
-                                       "stages.3.bias"};
+                                       "stages.2.bias"};
   CHECK(file.names() == names);
   CHECK(file.at("stages.0.weight").dtype == "I8");
   CHECK(file.at("stages.0.weight").shape == std::vector<std::uint64_t>{3, 1, 3, 3});
-  CHECK(file.at("stages.2.weight").shape == std::vector<std::uint64_t>{5, 27});
-  CHECK(file.at("stages.3.bias").dtype == "I32");
-  CHECK(file.at("stages.3.weight_scale").dtype == "F32");
+  CHECK(file.at("stages.1.weight").shape == std::vector<std::uint64_t>{5, 27});
+  CHECK(file.at("stages.2.bias").dtype == "I32");
+  CHECK(file.at("stages.2.weight_scale").dtype == "F32");
   CHECK(file.at("input.zero_point").shape.empty());
   std::vector<std::int8_t> codes(27);
   std::memcpy(codes.data(), file.at("stages.0.weight").bytes.data(), codes.size());
@@ -184,37 +184,37 @@ TEST_CASE("quantized model file: a damaged file is refused, naming the problem, 
   };
 
   CHECK_CONTAINS(refused([](Tensors& tensors, Metadata&, Storage&) {
-                   std::erase_if(tensors, [](const TensorToWrite& t) { return t.name == "stages.2.bias"; });
+                   std::erase_if(tensors, [](const TensorToWrite& t) { return t.name == "stages.1.bias"; });
                  }),
-                 "tensor \"stages.2.bias\" is missing (expected I32 [5])");
+                 "tensor \"stages.1.bias\" is missing (expected I32 [5])");
   CHECK_CONTAINS(refused([](Tensors& tensors, Metadata&, Storage&) {
                    auto& weight = tensor_named(tensors, "stages.0.weight");
                    weight.dtype = "U8";
                  }),
                  "tensor \"stages.0.weight\" has dtype U8, expected I8");
   CHECK_CONTAINS(refused([](Tensors& tensors, Metadata&, Storage&) {
-                   auto& weight = tensor_named(tensors, "stages.2.weight");
+                   auto& weight = tensor_named(tensors, "stages.1.weight");
                    weight.shape = {27, 5};
                  }),
-                 "tensor \"stages.2.weight\" has shape [27, 5], expected [5, 27]");
+                 "tensor \"stages.1.weight\" has shape [27, 5], expected [5, 27]");
   CHECK_CONTAINS(refused([&](Tensors& tensors, Metadata&, Storage& storage) {
                    replace_bytes(tensor_named(tensors, "stages.0.output_scale"), storage, -1.0f);
                  }),
                  "stages.0.output.scale is -1.000000, not a positive number");
   CHECK_CONTAINS(refused([&](Tensors& tensors, Metadata&, Storage& storage) {
-                   replace_bytes(tensor_named(tensors, "stages.3.weight_scale"), storage,
+                   replace_bytes(tensor_named(tensors, "stages.2.weight_scale"), storage,
                                  std::array<float, 3>{1.0f, std::numeric_limits<float>::quiet_NaN(), 1.0f});
                  }),
-                 "stages.3.weight_scale[1] is nan, not a positive number");
+                 "stages.2.weight_scale[1] is nan, not a positive number");
   CHECK_CONTAINS(refused([&](Tensors& tensors, Metadata&, Storage& storage) {
                    replace_bytes(tensor_named(tensors, "input.zero_point"), storage, std::int32_t{300});
                  }),
                  "input.zero_point is 300, not a code in 0..255");
   CHECK_CONTAINS(refused([&](Tensors& tensors, Metadata&, Storage& storage) {
                    storage.emplace_back(4);
-                   tensors.push_back({"stages.1.weight", "I8", {4}, storage.back()});
+                   tensors.push_back({"stages.3.weight", "I8", {4}, storage.back()});
                  }),
-                 "unexpected tensor \"stages.1.weight\"");
+                 "unexpected tensor \"stages.3.weight\"");
   CHECK_CONTAINS(refused([](Tensors&, Metadata& metadata, Storage&) { metadata["format_version"] = "2"; }),
                  "quantized model format_version \"2\" is not supported");
   CHECK_CONTAINS(refused([](Tensors&, Metadata& metadata, Storage&) { metadata["format"] = "other"; }),

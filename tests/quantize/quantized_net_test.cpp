@@ -15,6 +15,7 @@
 #include <memory>
 #include <ratio>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include <ctnn/ctnn.hpp>
@@ -32,6 +33,8 @@ namespace {
 // 2x10x10 -> conv 4x8x8 (+ BatchNorm + ReLU) -> pool 4x4x4 -> 6 units + ReLU -> 3 logits.
 using SmallNet = Net<Input<2, 10, 10>, Conv<4, 3>, BatchNorm<>, ReLU, MaxPool<2>, Dense<6>, Dense<3>>;
 using Image = tensor_of<SmallNet::in_shape>;
+// Overlapping pooling windows cannot be fused into the convolution: a stage of their own.
+using OverlappingPool = Net<Input<1, 9, 9>, Conv<2, 3>, MaxPool<3, 2>, Dense<4>>;
 using Logits = tensor_of<SmallNet::out_shape>;
 
 void set_threads(int threads) {
@@ -91,13 +94,14 @@ std::vector<double> dense_bound(const DenseLayer& layer, const Stage& stage, std
 
 }  // namespace
 
-TEST_CASE("quantized net: the plan folds BatchNorm, fuses ReLU and drops Dropout") {
+TEST_CASE("quantized net: the plan folds BatchNorm, fuses ReLU and pooling, and drops Dropout") {
   using Q = QuantizedNet<SmallNet>;
-  static_assert(Q::stage_count == 4);
-  CHECK(Q::stage_label(0) == "Conv<4, 3> + BatchNorm + ReLU");
-  CHECK(Q::stage_label(1) == "MaxPool<2>");
-  CHECK(Q::stage_label(2) == "Dense<6> + ReLU");
-  CHECK(Q::stage_label(3) == "Dense<3>");
+  static_assert(Q::stage_count == 3);
+  CHECK(Q::stage_label(0) == "Conv<4, 3> + BatchNorm + ReLU + MaxPool<2>");
+  CHECK(Q::stage_label(1) == "Dense<6> + ReLU");
+  CHECK(Q::stage_label(2) == "Dense<3>");
+  static_assert(QuantizedNet<OverlappingPool>::stage_count == 3);
+  CHECK(QuantizedNet<OverlappingPool>::stage_label(1) == "MaxPool<3, 2>");
   using WithDropout = Net<Input<1, 4, 4>, Dense<8>, Dropout<std::ratio<1, 2>>, Identity, Dense<2>>;
   static_assert(QuantizedNet<WithDropout>::stage_count == 2);
   CHECK(QuantizedNet<WithDropout>::stage_label(0) == "Dense<8> + ReLU");
@@ -122,6 +126,7 @@ TEST_CASE("quantized net: every logit is within the error bound derived from the
   std::size_t agree = 0;
   for (std::size_t n = 0; n < images.size(); ++n) {
     const Image& x = images[n];
+    const float* pixels = x.data();
     const auto& logits = net.forward(x, *buffers);
     // Stage 0, the folded convolution: input error half an input step.
     const std::vector<double> e_input(Image::size, quantized.input_quantization().scale / 2.0);
@@ -133,7 +138,8 @@ TEST_CASE("quantized net: every logit is within the error bound derived from the
           for (std::size_t c = 0; c < g.channels; ++c)
             for (std::size_t i = 0; i < g.kernel; ++i)
               for (std::size_t j = 0; j < g.kernel; ++j) {
-                const float w = folded->weight(f, c, i, j), value = x(c, oh + i, ow + j);
+                const float w = folded->weight[((f * g.channels + c) * g.kernel + i) * g.kernel + j];
+                const float value = pixels[(c * g.height + oh + i) * g.width + ow + j];
                 propagated += std::fabs(w) * e_input[0];
                 magnitude += std::fabs(value) + e_input[0];
                 float_terms += std::fabs(w * value);
@@ -143,7 +149,8 @@ TEST_CASE("quantized net: every logit is within the error bound derived from the
               conv_stage.input.scale * conv_stage.weight_scale[f] / 2 + 1e-5 * float_terms +
               conv_stage.output.scale / 2.0;
         }
-    // Stage 1, max pooling: the error of a maximum is at most the largest error in its window.
+    // Max pooling (fused into stage 0, before the rounding): the error of a maximum is at most the
+    // largest error in its window.
     std::vector<double> e_pool(4 * 4 * 4);
     for (std::size_t c = 0; c < 4; ++c)
       for (std::size_t oh = 0; oh < 4; ++oh)
@@ -152,11 +159,11 @@ TEST_CASE("quantized net: every logit is within the error bound derived from the
             for (std::size_t j = 0; j < 2; ++j)
               e_pool[(c * 4 + oh) * 4 + ow] =
                   std::max(e_pool[(c * 4 + oh) * 4 + ow], e_conv[(c * 8 + 2 * oh + i) * 8 + 2 * ow + j]);
-    // Stages 2 and 3, the dense layers (ReLU is 1-Lipschitz); the logits are not rounded.
-    const std::vector<double> e_hidden = dense_bound(net.layer<4>(), quantized.stage<2>(), std::get<3>(*buffers).span(),
-                                                     e_pool, quantized.stage<2>().output.scale / 2.0);
+    // Stages 1 and 2, the dense layers (ReLU is 1-Lipschitz); the logits are not rounded.
+    const std::vector<double> e_hidden = dense_bound(net.layer<4>(), quantized.stage<1>(), std::get<3>(*buffers).span(),
+                                                     e_pool, quantized.stage<1>().output.scale / 2.0);
     const std::vector<double> e_logits =
-        dense_bound(net.layer<5>(), quantized.stage<3>(), std::get<4>(*buffers).span(), e_hidden, 0.0);
+        dense_bound(net.layer<5>(), quantized.stage<2>(), std::get<4>(*buffers).span(), e_hidden, 0.0);
     for (std::size_t k = 0; k < 3; ++k) {
       const double error = std::fabs(int8_logits[n][k] - logits[k]);
       CAPTURE(n);
@@ -195,28 +202,46 @@ TEST_CASE("quantized net: the output does not depend on threads or chunking") {
   CHECK_THROWS_AS(quantize(net, wrong), std::invalid_argument);
 }
 
-TEST_CASE("quantized net: asymmetric hidden activations and same padding stay close to the float net") {
-  // A linear hidden convolution (its outputs have both signs: a zero point inside the codes)
-  // with same padding, whose padded taps must read the zero point's code, not code 0.
-  using PaddedNet = Net<Input<1, 7, 7>, Conv<3, 3, 1, same, Identity>, Dense<5, Identity>, Dense<4>>;
-  PaddedNet net(31);
-  const auto images = random_images<PaddedNet>(200, 37);
-  const auto ranges = calibrate(net, std::span<const tensor_of<PaddedNet::in_shape>>(images));
-  const QuantizedNet<PaddedNet> quantized = quantize(net, ranges);
-  CHECK(quantized.stage<0>().output.zero_point > 20);
-  CHECK(quantized.stage<0>().output.zero_point < 235);
-  std::vector<tensor_of<PaddedNet::out_shape>> int8_logits(images.size());
-  quantized.forward(std::span<const tensor_of<PaddedNet::in_shape>>(images), std::span(int8_logits));
+namespace {
+// The largest logit error of the int8 version of `net` over random images, and the largest logit.
+template <class NetType>
+std::pair<double, double> logit_error(NetType& net, const QuantizedNet<NetType>& quantized,
+                                      const std::vector<tensor_of<typename NetType::in_shape>>& images) {
+  std::vector<tensor_of<typename NetType::out_shape>> int8_logits(images.size());
+  quantized.forward(std::span<const tensor_of<typename NetType::in_shape>>(images), std::span(int8_logits));
   double worst = 0, largest = 0;
   for (std::size_t n = 0; n < images.size(); ++n) {
     const auto& logits = net.forward(images[n]);
-    for (std::size_t k = 0; k < 4; ++k) {
+    for (std::size_t k = 0; k < NetType::classes; ++k) {
       worst = std::max(worst, static_cast<double>(std::fabs(int8_logits[n][k] - logits[k])));
       largest = std::max(largest, static_cast<double>(std::fabs(logits[k])));
     }
   }
-  MESSAGE("worst logit error " << worst << " for logits up to " << largest);
+  return {worst, largest};
+}
+}  // namespace
+
+TEST_CASE("quantized net: asymmetric hidden activations, same padding and a pooling stage stay close") {
+  // A linear hidden convolution (its outputs have both signs: a zero point inside the codes)
+  // with same padding, whose padded taps must read the zero point's code, not code 0.
+  using PaddedNet = Net<Input<1, 7, 7>, Conv<3, 3, 1, same, Identity>, Dense<5, Identity>, Dense<4>>;
+  PaddedNet padded(31);
+  const auto padded_images = random_images<PaddedNet>(200, 37);
+  const QuantizedNet<PaddedNet> padded_int8 =
+      quantize(padded, calibrate(padded, std::span<const tensor_of<PaddedNet::in_shape>>(padded_images)));
+  CHECK(padded_int8.stage<0>().output.zero_point > 20);
+  CHECK(padded_int8.stage<0>().output.zero_point < 235);
+  const auto [padded_worst, padded_largest] = logit_error(padded, padded_int8, padded_images);
+  MESSAGE("same padding: worst logit error " << padded_worst << " for logits up to " << padded_largest);
   // Three roundings of 8 bits: a few percent of the logits' range; code 0 in the padding would
   // shift every border output by the zero point times the weights, far more.
-  CHECK(worst <= 0.03 * largest);
+  CHECK(padded_worst <= 0.03 * padded_largest);
+
+  OverlappingPool pooled(41);
+  const auto pooled_images = random_images<OverlappingPool>(200, 43);
+  const QuantizedNet<OverlappingPool> pooled_int8 =
+      quantize(pooled, calibrate(pooled, std::span<const tensor_of<OverlappingPool::in_shape>>(pooled_images)));
+  const auto [pooled_worst, pooled_largest] = logit_error(pooled, pooled_int8, pooled_images);
+  MESSAGE("overlapping pooling: worst logit error " << pooled_worst << " for logits up to " << pooled_largest);
+  CHECK(pooled_worst <= 0.03 * pooled_largest);
 }

@@ -5,6 +5,8 @@
 //   Dequantize   value = (acc + offset[n]) * multiplier[n], optionally max(value, 0), in float.
 // That is the integer-arithmetic-only inference of Jacob et al. (2018), eq. 4-7, with the
 // per-channel multiplier applied in float (as FBGEMM does) rather than as a fixed-point product.
+// int8_gemm_max_pool takes the maximum of groups of rows before the epilogue (a convolution
+// followed by max pooling), which is exact because both epilogues are non-decreasing.
 //
 // Layout: W is packed once, for dot products of 4 consecutive k: word [g][n] of the packed
 // matrix holds the 4 bytes w[n][4g..4g+3] (little-endian), and n runs to N padded to 16 (one
@@ -12,7 +14,7 @@
 // lanes x 4 u8*s8 products added to int32) takes one load of W and one broadcast of A's 4 bytes.
 // A row's K is read in whole groups of 4: its bytes past K must exist (the packed W is zero
 // there). The register block is Rows x Vectors int32 batches: up to 4 vectors of outputs by up
-// to 24 / Vectors rows (12 / Vectors below AVX-512, which has half the registers).
+// to 20 / Vectors rows (10 / Vectors below AVX-512, which has half the registers).
 //
 // The 4-way dot product: xsimd 8.1 has no u8*s8 dot product, so where the compiler targets
 // AVX512-VNNI (-march=native here) it is the one intrinsic _mm512_dpbusd_epi32, and elsewhere
@@ -195,11 +197,14 @@ void store_outputs(xsimd::batch<std::int32_t, Arch> sum, std::size_t n0, std::si
 // the block's Rows * Vectors entries (index i: row i / Vectors, vector i % Vectors), so that
 // every accumulator is its own register to the compiler: g++ leaves a loop of 24 rolled, with
 // its accumulators in memory. The weight loads are a fold over the first Vectors indices; the
-// other indices name an element in range that the false branch never reads.
-template <class Arch, bool Vnni, std::size_t Rows, std::size_t Vectors, class Output, class Value>
+// other indices name an element in range that the false branch never reads. With Pool > 1 the
+// rows come in groups of Pool, and each group's int32 maximum is what is requantized (one row of
+// y per group).
+template <class Arch, bool Vnni, std::size_t Rows, std::size_t Vectors, std::size_t Pool, class Output, class Value>
 void int8_gemm_block(std::size_t groups, const std::uint8_t* a, std::size_t lda, const std::int32_t* w,
                      std::size_t w_stride, std::size_t n0, std::size_t columns, const Output& out, Value* y,
                      std::size_t ldy) noexcept {
+  static_assert(Rows % Pool == 0, "int8_gemm: a register block holds whole pooling groups");
   using ints = xsimd::batch<std::int32_t, Arch>;
   using block = std::make_index_sequence<Rows * Vectors>;
   ints acc[Rows][Vectors];
@@ -223,39 +228,51 @@ void int8_gemm_block(std::size_t groups, const std::uint8_t* a, std::size_t lda,
      ...);
   };
   for (std::size_t g = 0; g < groups; ++g) step(w + g * w_stride, a + 4 * g, block{});
+  ints pooled[Rows / Pool][Vectors];
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    ((pooled[I / Vectors / Pool][I % Vectors] =
+          (I / Vectors) % Pool == 0
+              ? acc[I / Vectors][I % Vectors]
+              : xsimd::max(pooled[I / Vectors / Pool][I % Vectors], acc[I / Vectors][I % Vectors])),
+     ...);
+  }
+  (block{});
   const auto store = [&](ints sum, std::size_t row, std::size_t first) {
     if (first < columns)
       store_outputs<Arch>(sum, n0 + first, std::min(ints::size, columns - first), out, y + row * ldy);
   };
   [&]<std::size_t... I>(std::index_sequence<I...>) {
-    (store(acc[I / Vectors][I % Vectors], I / Vectors, (I % Vectors) * ints::size), ...);
+    (store(pooled[I / Vectors][I % Vectors], I / Vectors, (I % Vectors) * ints::size), ...);
   }
-  (block{});
+  (std::make_index_sequence<Rows / Pool * Vectors>{});
 }
 
 // Every row of A against one block of columns: blocks of Rows rows, then the rest in blocks of
-// Rows / 2, Rows / 4, ..., 1.
-template <class Arch, bool Vnni, std::size_t Rows, std::size_t Vectors, class Output, class Value>
+// half as many pooling groups, down to one group.
+template <class Arch, bool Vnni, std::size_t Rows, std::size_t Vectors, std::size_t Pool, class Output, class Value>
 void int8_gemm_rows(std::size_t rows, std::size_t groups, const std::uint8_t* a, std::size_t lda, const std::int32_t* w,
                     std::size_t w_stride, std::size_t n0, std::size_t columns, const Output& out, Value* y,
                     std::size_t ldy) noexcept {
   std::size_t m = 0;
   for (; m + Rows <= rows; m += Rows)
-    int8_gemm_block<Arch, Vnni, Rows, Vectors>(groups, a + m * lda, lda, w, w_stride, n0, columns, out, y + m * ldy,
-                                               ldy);
-  if constexpr (Rows > 1)
+    int8_gemm_block<Arch, Vnni, Rows, Vectors, Pool>(groups, a + m * lda, lda, w, w_stride, n0, columns, out,
+                                                     y + m / Pool * ldy, ldy);
+  if constexpr (Rows > Pool)
     if (m < rows)
-      int8_gemm_rows<Arch, Vnni, Rows / 2, Vectors>(rows - m, groups, a + m * lda, lda, w, w_stride, n0, columns, out,
-                                                    y + m * ldy, ldy);
+      int8_gemm_rows<Arch, Vnni, Rows / Pool / 2 * Pool, Vectors, Pool>(rows - m, groups, a + m * lda, lda, w, w_stride,
+                                                                        n0, columns, out, y + m / Pool * ldy, ldy);
 }
 
 }  // namespace detail
 
-// The blocked version of int8_gemm_reference: the same integers, and the same float operations
-// in the epilogue, so the outputs are equal bit for bit.
-template <class Arch = xsimd::default_arch, bool Vnni = has_vnni<Arch>, class Output, class Value>
-void int8_gemm(std::size_t rows, const std::uint8_t* a, std::size_t lda, Int8Weights w, const Output& out, Value* y,
-               std::size_t ldy) noexcept {
+// int8_gemm with max pooling of the sums: rows come in groups of Pool (rows a multiple of it) and
+// y[m / Pool, n] = epilogue(max over the group's rows of sum_k a[m,k] w[n,k]). Both epilogues
+// are non-decreasing in the sum (the multipliers are positive), so this equals max pooling of
+// int8_gemm's outputs, with a Pool-th of the epilogues.
+template <std::size_t Pool, class Arch = xsimd::default_arch, bool Vnni = has_vnni<Arch>, class Output, class Value>
+void int8_gemm_max_pool(std::size_t rows, const std::uint8_t* a, std::size_t lda, Int8Weights w, const Output& out,
+                        Value* y, std::size_t ldy) noexcept {
+  static_assert(Pool > 0, "int8_gemm: pooling groups hold at least one row");
   static_assert(!Vnni || has_vnni<Arch>, "int8_gemm: the VNNI path needs an AVX512-VNNI build and an AVX-512 Arch");
   constexpr std::size_t lanes = xsimd::batch<std::int32_t, Arch>::size;
   constexpr std::size_t accumulators = lanes >= 16 ? 20 : 10;
@@ -264,8 +281,9 @@ void int8_gemm(std::size_t rows, const std::uint8_t* a, std::size_t lda, Int8Wei
   for (std::size_t v0 = 0; v0 < vectors; v0 += 4) {
     const std::size_t n0 = v0 * lanes, columns = std::min(4 * lanes, w.outputs - n0);
     const auto run = [&]<std::size_t Vectors>(std::integral_constant<std::size_t, Vectors>) {
-      detail::int8_gemm_rows<Arch, Vnni, accumulators / Vectors, Vectors>(rows, w.groups(), a, lda, w.packed + n0,
-                                                                          w_stride, n0, columns, out, y, ldy);
+      constexpr std::size_t rows_per_block = std::max<std::size_t>(1, accumulators / Vectors / Pool) * Pool;
+      detail::int8_gemm_rows<Arch, Vnni, rows_per_block, Vectors, Pool>(rows, w.groups(), a, lda, w.packed + n0,
+                                                                        w_stride, n0, columns, out, y, ldy);
     };
     switch (std::min<std::size_t>(4, vectors - v0)) {
       case 1:
@@ -282,6 +300,14 @@ void int8_gemm(std::size_t rows, const std::uint8_t* a, std::size_t lda, Int8Wei
         break;
     }
   }
+}
+
+// The blocked version of int8_gemm_reference: the same integers, and the same float operations
+// in the epilogue, so the outputs are equal bit for bit.
+template <class Arch = xsimd::default_arch, bool Vnni = has_vnni<Arch>, class Output, class Value>
+void int8_gemm(std::size_t rows, const std::uint8_t* a, std::size_t lda, Int8Weights w, const Output& out, Value* y,
+               std::size_t ldy) noexcept {
+  int8_gemm_max_pool<1, Arch, Vnni>(rows, a, lda, w, out, y, ldy);
 }
 
 }  // namespace ctnn::kernels

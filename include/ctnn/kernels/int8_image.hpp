@@ -5,7 +5,9 @@
 // product, (pixels, filters), is already the next layer's (H,W,C) image. The convolution lowers
 // to that product over im2row (Chellapilla et al. 2006, transposed): rows[p, t] holds the window
 // of output pixel p with taps t = (i K + j) C + c, padded with zero bytes to whole groups of 4.
-// Geometries are kernels/conv2d.hpp's Conv2dGeometry and kernels/pool.hpp's PoolGeometry.
+// A convolution followed by non-overlapping max pooling orders those rows window by window and
+// pools the int32 sums before requantizing them (int8_conv2d_max_pool). Geometries are kernels/conv2d.hpp's
+// Conv2dGeometry and kernels/pool.hpp's PoolGeometry.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include <xsimd/xsimd.hpp>
 
@@ -69,40 +72,68 @@ void quantize_image(std::size_t channels, std::size_t plane, const float* x, flo
       quantize_reference(1, x + c * plane + p, scale, zero_point, q + p * channels + c);
 }
 
+namespace detail {
+// One row of im2row: the window of output pixel (oh, ow), taps (i K + j) C + c; each kernel row
+// is one run of up to K C bytes of x.
+template <class Geometry>
+void int8_window_row(const Geometry& g, const std::uint8_t* x, std::uint8_t zero_point, std::size_t oh, std::size_t ow,
+                     std::uint8_t* row) noexcept {
+  const std::size_t k = g.kernel, c = g.channels, run = k * c;
+  if (g.padding == 0) {  // no window leaves the image; with a fixed geometry, constant-size copies
+    const std::uint8_t* corner = x + (oh * g.stride * g.width + ow * g.stride) * c;
+    for (std::size_t i = 0; i < k; ++i) std::memcpy(row + i * run, corner + i * g.width * c, run);
+    std::fill(row + k * run, row + int8_padded_depth(g.taps()), std::uint8_t{0});
+    return;
+  }
+  // The taps j in [first, last) read columns ow*S + j - P inside [0, W).
+  const std::ptrdiff_t left = static_cast<std::ptrdiff_t>(ow * g.stride) - static_cast<std::ptrdiff_t>(g.padding);
+  const std::size_t first = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(-left, 0, k));
+  const std::size_t last =
+      static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(g.width) - left, 0, k));
+  for (std::size_t i = 0; i < k; ++i) {
+    std::uint8_t* out = row + i * run;
+    const std::ptrdiff_t input = detail::input_row(g, oh, i);
+    if (input < 0 || first >= last) {
+      std::fill_n(out, run, zero_point);
+      continue;
+    }
+    if (first == 0 && last == k) {  // the whole run inside the image: the common case
+      std::memcpy(out, x + (static_cast<std::size_t>(input) * g.width + static_cast<std::size_t>(left)) * c, run);
+      continue;
+    }
+    std::fill_n(out, first * c, zero_point);
+    std::memcpy(out + first * c,
+                x + (static_cast<std::size_t>(input) * g.width + static_cast<std::size_t>(left) + first) * c,
+                (last - first) * c);
+    std::fill_n(out + last * c, (k - last) * c, zero_point);
+  }
+  std::fill(row + k * run, row + int8_padded_depth(g.taps()), std::uint8_t{0});
+}
+}  // namespace detail
+
 // rows[p, t] for p = oh OW + ow and t = (i K + j) C + c: x[oh*S+i-P, ow*S+j-P, c], or
 // `zero_point` (the code of 0) where that falls in the padding; bytes t >= K K C of each row of
-// int8_padded_depth(K K C) are 0. Each kernel row is one run of up to K C bytes of x.
+// int8_padded_depth(K K C) are 0.
 template <class Geometry>
 void int8_im2row(const Geometry& g, const std::uint8_t* x, std::uint8_t zero_point, std::uint8_t* rows) noexcept {
-  const std::size_t out_w = g.out_width(), k = g.kernel, c = g.channels, run = k * c;
   const std::size_t row_size = int8_padded_depth(g.taps());
   for (std::size_t oh = 0; oh < g.out_height(); ++oh)
-    for (std::size_t ow = 0; ow < out_w; ++ow) {
-      std::uint8_t* row = rows + (oh * out_w + ow) * row_size;
-      // The taps j in [first, last) read columns ow*S + j - P inside [0, W).
-      const std::ptrdiff_t left = static_cast<std::ptrdiff_t>(ow * g.stride) - static_cast<std::ptrdiff_t>(g.padding);
-      const std::size_t first = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(-left, 0, k));
-      const std::size_t last =
-          static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(g.width) - left, 0, k));
-      for (std::size_t i = 0; i < k; ++i) {
-        std::uint8_t* out = row + i * run;
-        const std::ptrdiff_t input = detail::input_row(g, oh, i);
-        if (input < 0 || first >= last) {
-          std::fill_n(out, run, zero_point);
-          continue;
-        }
-        if (first == 0 && last == k) {  // the whole run inside the image: the common case
-          std::memcpy(out, x + (static_cast<std::size_t>(input) * g.width + static_cast<std::size_t>(left)) * c, run);
-          continue;
-        }
-        std::fill_n(out, first * c, zero_point);
-        std::memcpy(out + first * c,
-                    x + (static_cast<std::size_t>(input) * g.width + static_cast<std::size_t>(left) + first) * c,
-                    (last - first) * c);
-        std::fill_n(out + last * c, (k - last) * c, zero_point);
-      }
-      std::fill(row + k * run, row + row_size, std::uint8_t{0});
-    }
+    for (std::size_t ow = 0; ow < g.out_width(); ++ow)
+      detail::int8_window_row(g, x, zero_point, oh, ow, rows + (oh * g.out_width() + ow) * row_size);
+}
+
+// The same rows ordered for Window x Window max pooling of the convolution's output: the
+// Window^2 pixels of each pooling window in a run, windows in row-major order (the output must
+// tile into whole windows).
+template <std::size_t Window, class Geometry>
+void int8_im2row_pooled(const Geometry& g, const std::uint8_t* x, std::uint8_t zero_point,
+                        std::uint8_t* rows) noexcept {
+  const std::size_t row_size = int8_padded_depth(g.taps());
+  for (std::size_t ph = 0; ph < g.out_height() / Window; ++ph)
+    for (std::size_t pw = 0; pw < g.out_width() / Window; ++pw)
+      for (std::size_t i = 0; i < Window; ++i)
+        for (std::size_t j = 0; j < Window; ++j, rows += row_size)
+          detail::int8_window_row(g, x, zero_point, ph * Window + i, pw * Window + j, rows);
 }
 
 // y[oh,ow,f] = epilogue(sum_{i,j,c} w[f, (i K + j) C + c] * (x[oh*S+i-P, ow*S+j-P, c] or
@@ -186,6 +217,28 @@ void int8_max_pool(const Geometry& g, const std::uint8_t* x, std::uint8_t* y) no
           for (c = tail; c < channels; ++c) out[c] = std::max(out[c], pixel[c]);
         }
     }
+}
+
+// int8_conv2d followed by Window x Window max pooling with stride Window, as one kernel: y is
+// (OH/Window, OW/Window, F). The reference runs the two references one after the other.
+template <std::size_t Window, class Geometry>
+void int8_conv2d_max_pool_reference(const Geometry& g, const std::uint8_t* x, std::uint8_t input_zero_point,
+                                    Int8Weights w, const Requantize& out, std::uint8_t* y, std::uint8_t* /*rows*/) {
+  std::vector<std::uint8_t> convolved(g.filters * g.out_plane());
+  int8_conv2d_reference(g, x, input_zero_point, w, out, convolved.data(), nullptr);
+  const PoolGeometry pool{g.filters, g.out_height(), g.out_width(), Window, Window};
+  int8_max_pool_reference(pool, convolved.data(), y);
+}
+
+// Pools the int32 sums before requantizing them (int8_gemm_max_pool), which the requantization's
+// monotonicity makes exact: a Window^2-th of the epilogues, and no pass over the convolution's
+// output. `rows` is OH OW int8_padded_depth(K K C) bytes, as for int8_conv2d.
+template <std::size_t Window, class Arch = xsimd::default_arch, bool Vnni = has_vnni<Arch>, class Geometry>
+void int8_conv2d_max_pool(const Geometry& g, const std::uint8_t* x, std::uint8_t input_zero_point, Int8Weights w,
+                          const Requantize& out, std::uint8_t* y, std::uint8_t* rows) noexcept {
+  int8_im2row_pooled<Window>(g, x, input_zero_point, rows);
+  int8_gemm_max_pool<Window * Window, Arch, Vnni>(g.out_plane(), rows, int8_padded_depth(g.taps()), w, out, y,
+                                                  g.filters);
 }
 
 }  // namespace ctnn::kernels

@@ -1,9 +1,12 @@
 // QuantizedNet<NetType>: post-training int8 inference for a trained float Net (scheme:
 // quantization.hpp; ranges: calibration.hpp). quantize(net, ranges) turns the float layers into
 // stages:
-//   Conv [+ BatchNorm] [+ ReLU]   one int8 convolution, BatchNorm folded into its weights
-//                                 (batch_norm_folding.hpp) and ReLU into the requantization's clamp;
-//   MaxPool                       max pooling of the codes themselves;
+//   Conv [+ BatchNorm] [+ ReLU] [+ MaxPool]
+//                                 one int8 convolution, BatchNorm folded into its weights
+//                                 (batch_norm_folding.hpp), ReLU into the requantization's clamp,
+//                                 and non-overlapping max pooling into its epilogue (the int32
+//                                 sums are pooled before they are requantized);
+//   MaxPool                       any other max pooling, of the codes themselves;
 //   Dense [+ BatchNorm] [+ ReLU]  one int8 matrix product; the last Dense gives float logits;
 //   Dropout, Identity             nothing (inference is the identity).
 // Images are channels-last codes between stages (kernels/int8_image.hpp), so a Dense's weight
@@ -49,15 +52,17 @@
 
 namespace ctnn {
 
-// An int8 convolution of a (H,W,C) code image into a (OH,OW,F) one, its requantization fused.
-// The tensors a model file holds are public (weights in the float layer's (F,C,K,K) order);
-// prepare() derives the packed weights and the epilogue from them.
-template <kernels::Conv2dGeometry Geometry, bool Relu>
+// An int8 convolution of a (H,W,C) code image into a (OH,OW,F) one, its requantization fused,
+// and with PoolWindow > 1 the max pooling that follows it (windows of PoolWindow x PoolWindow,
+// as many pixels apart), into (OH/PoolWindow, OW/PoolWindow, F). The tensors a model file holds
+// are public (weights in the float layer's (F,C,K,K) order); prepare() derives the packed
+// weights and the epilogue from them.
+template <kernels::Conv2dGeometry Geometry, bool Relu, std::size_t PoolWindow = 1>
 struct QuantizedConv {
   static constexpr kernels::Conv2dGeometry geometry = Geometry;
   static constexpr std::size_t filters = Geometry.filters, taps = Geometry.taps();
   static constexpr std::size_t in_bytes = Geometry.channels * Geometry.height * Geometry.width;
-  static constexpr std::size_t out_bytes = filters * Geometry.out_plane();
+  static constexpr std::size_t out_bytes = filters * Geometry.out_plane() / (PoolWindow * PoolWindow);
   static constexpr std::size_t scratch_bytes = Geometry.out_plane() * kernels::int8_padded_depth(taps);
   static constexpr bool relu = Relu, per_image = true, float_output = false;
 
@@ -86,8 +91,13 @@ struct QuantizedConv {
   template <class Arch, bool Vnni>
   void forward(const std::uint8_t* x, std::uint8_t* y, std::uint8_t* scratch) const noexcept {
     const kernels::Requantize out{offset_.data(), multiplier_.data(), output.zero_point, Relu ? output.zero_point : 0};
-    kernels::int8_conv2d<Arch, Vnni>(kernels::fixed<Geometry>, x, static_cast<std::uint8_t>(input.zero_point),
-                                     kernels::Int8Weights{packed_.data(), filters, taps}, out, y, scratch);
+    const kernels::Int8Weights w{packed_.data(), filters, taps};
+    const auto zero_point = static_cast<std::uint8_t>(input.zero_point);
+    if constexpr (PoolWindow > 1)
+      kernels::int8_conv2d_max_pool<PoolWindow, Arch, Vnni>(kernels::fixed<Geometry>, x, zero_point, w, out, y,
+                                                            scratch);
+    else
+      kernels::int8_conv2d<Arch, Vnni>(kernels::fixed<Geometry>, x, zero_point, w, out, y, scratch);
   }
 
  private:
@@ -219,6 +229,16 @@ constexpr QuantizedRole quantized_role() {
     return QuantizedRole::unsupported;
 }
 
+// The window of a max pooling a convolution can take into its epilogue: windows that do not
+// overlap (stride = window); 0 for any other layer.
+template <class L>
+constexpr std::size_t fusable_pool_window() {
+  if constexpr (quantized_role<L>() == QuantizedRole::max_pool)
+    return L::geometry.window == L::geometry.stride ? L::geometry.window : 0;
+  else
+    return 0;
+}
+
 // A Conv or Dense's own (fused) activation.
 template <class L>
 constexpr QuantizedRole own_activation() {
@@ -238,12 +258,14 @@ enum class PlanError {
   image_stage_after_dense
 };
 
-// One stage: float layers first..last, the BatchNorm among them (or none), ReLU or not.
+// One stage: float layers first..last, the BatchNorm among them (or none), ReLU or not, and the
+// window of the max pooling fused into a convolution (1: none).
 struct StagePlan {
   QuantizedRole kind = QuantizedRole::unsupported;
   std::size_t first = 0, last = 0;
   std::size_t norm = static_cast<std::size_t>(-1);
   bool relu = false;
+  std::size_t pool = 1;
   constexpr bool has_norm() const noexcept { return norm != static_cast<std::size_t>(-1); }
 };
 
@@ -257,7 +279,8 @@ struct QuantizationPlan {
 // Groups the float layers into stages by the rules of the header comment.
 template <std::size_t Layers>
 constexpr QuantizationPlan<Layers> make_plan(const std::array<QuantizedRole, Layers>& roles,
-                                             const std::array<QuantizedRole, Layers>& activations) {
+                                             const std::array<QuantizedRole, Layers>& activations,
+                                             const std::array<std::size_t, Layers>& pool_windows) {
   QuantizationPlan<Layers> plan;
   const auto fail = [&plan](PlanError error) {
     if (plan.error == PlanError::none) plan.error = error;
@@ -274,6 +297,11 @@ constexpr QuantizationPlan<Layers> make_plan(const std::array<QuantizedRole, Lay
       if (next < Layers && roles[next] == QuantizedRole::other_activation) fail(PlanError::unsupported_activation);
       if (next < Layers && (roles[next] == QuantizedRole::relu || roles[next] == QuantizedRole::identity)) {
         stage.relu = stage.relu || roles[next] == QuantizedRole::relu;
+        stage.last = next++;
+      }
+      if (role == QuantizedRole::conv && next < Layers && roles[next] == QuantizedRole::max_pool &&
+          pool_windows[next] > 0) {
+        stage.pool = pool_windows[next];
         stage.last = next++;
       }
       if (role == QuantizedRole::conv && seen_dense) fail(PlanError::image_stage_after_dense);
@@ -304,7 +332,8 @@ struct quantization_plan {
   static constexpr std::size_t layers = NetType::layer_count;
   static constexpr auto value = []<std::size_t... I>(std::index_sequence<I...>) {
     return make_plan<layers>({quantized_role<typename NetType::template layer_type<I>>()...},
-                             {own_activation<typename NetType::template layer_type<I>>()...});
+                             {own_activation<typename NetType::template layer_type<I>>()...},
+                             {fusable_pool_window<typename NetType::template layer_type<I>>()...});
   }
   (std::make_index_sequence<layers>{});
 };
@@ -315,7 +344,7 @@ template <class NetType, StagePlan Stage, bool Last>
 constexpr auto stage_type_of() {
   using L = typename NetType::template layer_type<Stage.first>;
   if constexpr (Stage.kind == QuantizedRole::conv)
-    return std::type_identity<QuantizedConv<L::geometry, Stage.relu>>{};
+    return std::type_identity<QuantizedConv<L::geometry, Stage.relu, Stage.pool>>{};
   else if constexpr (Stage.kind == QuantizedRole::max_pool)
     return std::type_identity<QuantizedMaxPool<L::geometry>>{};
   else
