@@ -72,7 +72,9 @@ json run_figures(const Run& run, const fs::path& model) {
 
 Picture chart(const std::vector<Run>& alone, const std::vector<Run>& distilled, const std::vector<std::uint64_t>& seeds,
               float teacher_accuracy) {
-  LineChart line{.title = "LeNet-5 on MNIST validation, alone and distilled",
+  char title[80];
+  std::snprintf(title, sizeof title, "LeNet-5 alone and distilled from a %.2f%% teacher", 100.0 * teacher_accuracy);
+  LineChart line{.title = title,
                  .x_label = "epoch",
                  .y_label = "validation accuracy (%)",
                  .series = {},
@@ -103,10 +105,7 @@ Picture chart(const std::vector<Run>& alone, const std::vector<Run>& distilled, 
   double low = 100;
   for (const Series& series : line.series)
     for (std::size_t e = series.y.size() / 3; e < series.y.size(); ++e) low = std::min(low, series.y[e]);
-  line.y_range = AxisRange{std::floor(low * 2) / 2, 100};
-  char teacher[48];
-  std::snprintf(teacher, sizeof teacher, ", teacher %.2f%% on test", 100.0 * teacher_accuracy);
-  line.title += teacher;
+  line.y_range = AxisRange{std::min(std::floor(low * 2) / 2, 99.0), 100};
   return draw_line_chart(line);
 }
 
