@@ -90,6 +90,7 @@ Picture chart(const std::vector<Run>& alone, const std::vector<Run>& distilled, 
     taught.color = category_colors[1];
     solo.dash = s ? 3 + 3 * static_cast<int>(s) : 0;
     taught.dash = solo.dash;
+    solo.markers = taught.markers = true;
     for (std::size_t e = 0; e < alone[s].report.history.size(); ++e) {
       solo.x.push_back(static_cast<double>(e + 1));
       solo.y.push_back(100.0 * alone[s].report.history[e].validation_accuracy);
@@ -106,6 +107,7 @@ Picture chart(const std::vector<Run>& alone, const std::vector<Run>& distilled, 
   for (const Series& series : line.series)
     for (std::size_t e = series.y.size() / 3; e < series.y.size(); ++e) low = std::min(low, series.y[e]);
   line.y_range = AxisRange{std::min(std::floor(low * 2) / 2, 99.0), 100};
+  line.x_range = AxisRange{0, std::max<double>(1, static_cast<double>(alone.front().report.history.size()))};
   return draw_line_chart(line);
 }
 
