@@ -285,7 +285,7 @@ int main(int argc, char** argv) try {
               options.calibration.percentile == 100
                   ? "ranges min..max"
                   : ("ranges clipped at percentile " + json(options.calibration.percentile).dump()).c_str());
-  std::printf("%-34s %20s %20s %18s\n", "int8 stage", "input scale / zero", "output scale / zero", "weight scales");
+  std::printf("%-44s %20s %20s %18s\n", "int8 stage", "input scale / zero", "output scale / zero", "weight scales");
   for (const Stage& stage : report.stages) {
     char input[32], out[32], weights[32] = "-";
     std::snprintf(input, sizeof input, "%.5f / %d", static_cast<double>(stage.input.scale), stage.input.zero_point);
@@ -293,7 +293,7 @@ int main(int argc, char** argv) try {
     if (stage.has_weights)
       std::snprintf(weights, sizeof weights, "%.5f..%.5f", static_cast<double>(stage.weight_scale_min),
                     static_cast<double>(stage.weight_scale_max));
-    std::printf("%-34s %20s %20s %18s\n", stage.label.c_str(), input, stage.has_output ? out : "float logits", weights);
+    std::printf("%-44s %20s %20s %18s\n", stage.label.c_str(), input, stage.has_output ? out : "float logits", weights);
   }
   const Side& f = report.float_side;
   const Side& q = report.int8_side;

@@ -81,8 +81,19 @@ void int8_window_row(const Geometry& g, const std::uint8_t* x, std::uint8_t zero
   const std::size_t k = g.kernel, c = g.channels, run = k * c;
   if (g.padding == 0) {  // no window leaves the image; with a fixed geometry, constant-size copies
     const std::uint8_t* corner = x + (oh * g.stride * g.width + ow * g.stride) * c;
-    for (std::size_t i = 0; i < k; ++i) std::memcpy(row + i * run, corner + i * g.width * c, run);
-    std::fill(row + k * run, row + int8_padded_depth(g.taps()), std::uint8_t{0});
+    const std::uint8_t* end = x + g.channels * g.height * g.width;
+    const std::size_t row_bytes = int8_padded_depth(g.taps());
+    for (std::size_t i = 0; i < k; ++i) {
+      const std::uint8_t* source = corner + i * g.width * c;
+      // A run shorter than 8 bytes (a first layer's 3 or 5 pixels) as one 8-byte copy where it
+      // stays inside the image and the row: the bytes past the run are the next kernel row's,
+      // written next, or the padding, zeroed below.
+      if (run < 8 && source + 8 <= end && i * run + 8 <= row_bytes)
+        std::memcpy(row + i * run, source, 8);
+      else
+        std::memcpy(row + i * run, source, run);
+    }
+    std::fill(row + k * run, row + row_bytes, std::uint8_t{0});
     return;
   }
   // The taps j in [first, last) read columns ow*S + j - P inside [0, W).
