@@ -35,6 +35,8 @@ using SmallNet = Net<Input<2, 10, 10>, Conv<4, 3>, BatchNorm<>, ReLU, MaxPool<2>
 using Image = tensor_of<SmallNet::in_shape>;
 // Overlapping pooling windows cannot be fused into the convolution: a stage of their own.
 using OverlappingPool = Net<Input<1, 9, 9>, Conv<2, 3>, MaxPool<3, 2>, Dense<4>>;
+// Dropout and Identity layers leave no stage.
+using DenseOnly = Net<Input<2, 3, 4>, Dense<8>, Dropout<std::ratio<1, 2>>, Identity, Dense<2>>;
 using Logits = tensor_of<SmallNet::out_shape>;
 
 void set_threads(int threads) {
@@ -102,10 +104,9 @@ TEST_CASE("quantized net: the plan folds BatchNorm, fuses ReLU and pooling, and 
   CHECK(Q::stage_label(2) == "Dense<3>");
   static_assert(QuantizedNet<OverlappingPool>::stage_count == 3);
   CHECK(QuantizedNet<OverlappingPool>::stage_label(1) == "MaxPool<3, 2>");
-  using WithDropout = Net<Input<1, 4, 4>, Dense<8>, Dropout<std::ratio<1, 2>>, Identity, Dense<2>>;
-  static_assert(QuantizedNet<WithDropout>::stage_count == 2);
-  CHECK(QuantizedNet<WithDropout>::stage_label(0) == "Dense<8> + ReLU");
-  CHECK(QuantizedNet<WithDropout>::stage_label(1) == "Dense<2>");
+  static_assert(QuantizedNet<DenseOnly>::stage_count == 2);
+  CHECK(QuantizedNet<DenseOnly>::stage_label(0) == "Dense<8> + ReLU");
+  CHECK(QuantizedNet<DenseOnly>::stage_label(1) == "Dense<2>");
 }
 
 TEST_CASE("quantized net: every logit is within the error bound derived from the scales") {
@@ -221,7 +222,7 @@ std::pair<double, double> logit_error(NetType& net, const QuantizedNet<NetType>&
 }
 }  // namespace
 
-TEST_CASE("quantized net: asymmetric hidden activations, same padding and a pooling stage stay close") {
+TEST_CASE("quantized net: asymmetric hidden activations, same padding, a pooling stage, dense only: all close") {
   // A linear hidden convolution (its outputs have both signs: a zero point inside the codes)
   // with same padding, whose padded taps must read the zero point's code, not code 0.
   using PaddedNet = Net<Input<1, 7, 7>, Conv<3, 3, 1, same, Identity>, Dense<5, Identity>, Dense<4>>;
@@ -244,4 +245,13 @@ TEST_CASE("quantized net: asymmetric hidden activations, same padding and a pool
   const auto [pooled_worst, pooled_largest] = logit_error(pooled, pooled_int8, pooled_images);
   MESSAGE("overlapping pooling: worst logit error " << pooled_worst << " for logits up to " << pooled_largest);
   CHECK(pooled_worst <= 0.03 * pooled_largest);
+
+  // No convolution: the quantized input goes straight to a Dense stage, a row per image.
+  DenseOnly dense(47);
+  const auto dense_images = random_images<DenseOnly>(100, 53);
+  const QuantizedNet<DenseOnly> dense_int8 =
+      quantize(dense, calibrate(dense, std::span<const tensor_of<DenseOnly::in_shape>>(dense_images)));
+  const auto [dense_worst, dense_largest] = logit_error(dense, dense_int8, dense_images);
+  MESSAGE("dense only: worst logit error " << dense_worst << " for logits up to " << dense_largest);
+  CHECK(dense_worst <= 0.03 * dense_largest);
 }
