@@ -64,7 +64,7 @@ struct QuantizedConv {
   static constexpr std::size_t in_bytes = Geometry.channels * Geometry.height * Geometry.width;
   static constexpr std::size_t out_bytes = filters * Geometry.out_plane() / (PoolWindow * PoolWindow);
   static constexpr std::size_t scratch_bytes = Geometry.out_plane() * kernels::int8_padded_depth(taps);
-  static constexpr bool relu = Relu, per_image = true, float_output = false;
+  static constexpr bool relu = Relu, float_output = false;
 
   std::array<std::int8_t, filters * taps> weight{};  // (F, C, K, K)
   std::array<float, filters> weight_scale{};
@@ -113,7 +113,7 @@ struct QuantizedDense {
   static constexpr std::size_t inputs = InShape::size;
   static constexpr std::size_t in_bytes = inputs, out_bytes = FloatOutput ? 0 : Units;
   static constexpr std::size_t scratch_bytes = 0;
-  static constexpr bool relu = Relu, per_image = false, float_output = FloatOutput;
+  static constexpr bool relu = Relu, float_output = FloatOutput;
 
   std::array<std::int8_t, Units * inputs> weight{};  // (Units, C H W), the float layer's order
   std::array<float, Units> weight_scale{};
@@ -163,7 +163,7 @@ struct QuantizedMaxPool {
   static constexpr std::size_t in_bytes = Geometry.channels * Geometry.height * Geometry.width;
   static constexpr std::size_t out_bytes = Geometry.channels * Geometry.out_height() * Geometry.out_width();
   static constexpr std::size_t scratch_bytes = 0;
-  static constexpr bool relu = false, per_image = true, float_output = false;
+  static constexpr bool float_output = false;
 
   ActivationQuantization input, output;
 
