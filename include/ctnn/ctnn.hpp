@@ -1,5 +1,7 @@
-// ctnn: convolutional networks as C++ types. The umbrella header: the core, every layer, and
-// the optimizers. Data loading (io/, data/) is included separately, as it needs zlib and HDF5.
+// ctnn: convolutional networks as C++ types. The umbrella header: the core, every layer, the
+// optimizers and what needs nothing beyond them (pruning, distillation, search spaces,
+// explanations). Data loading (io/, data/), evaluation, ensembles and int8 inference are
+// included separately: they need zlib, HDF5 or JSON, or cost compile time few programs want.
 #pragma once
 
 #include <ctnn/core/layer.hpp>
