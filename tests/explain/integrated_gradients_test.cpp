@@ -13,6 +13,8 @@
 #include <ctnn/ctnn.hpp>
 #include <ctnn/explain/integrated_gradients.hpp>
 
+#include "explain/explain_test_support.hpp"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -27,23 +29,9 @@ using Rectified = Net<Conv<4, 3>, MaxPool<2>, Dense<12>, Dense<5>>::bind<Shape<1
 // Logits = W x_normalized + b.
 using Linear = Net<Dense<3>>::bind<Shape<2, 4, 4>>;
 
-// Not MNIST's statistics: the baseline must go through the normalization like the image.
-constexpr Normalization normalization{0.2f, 0.3f};
-
-std::vector<float> random_image(std::size_t size, std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<float> image(size);
-  for (float& pixel : image) pixel = rng.uniform();
-  return image;
-}
-
-// S of class k at a pixel-space image, from one single-image forward pass of the net.
-template <class NetType>
-double forward_score(NetType& net, std::span<const float> pixels, Score score, std::size_t k) {
-  tensor_of<typename NetType::in_shape> input;
-  for (std::size_t i = 0; i < pixels.size(); ++i) input[i] = (pixels[i] - normalization.mean) / normalization.stddev;
-  return score_value(score, net.forward(input).span(), k);
-}
+constexpr Normalization normalization = test::explain_normalization;
+using test::forward_score;
+using test::random_image;
 
 }  // namespace
 

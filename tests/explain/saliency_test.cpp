@@ -14,6 +14,8 @@
 #include <ctnn/ctnn.hpp>
 #include <ctnn/explain/saliency.hpp>
 
+#include "explain/explain_test_support.hpp"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -25,21 +27,9 @@ using namespace ctnn;
 using Smooth = Net<Conv<4, 3, 1, valid, Tanh>, MaxPool<2>, Dense<12, Sigmoid>, Dense<5>>::bind<Shape<2, 8, 8>>;
 using Linear = Net<Dense<3>>::bind<Shape<1, 6, 6>>;
 
-constexpr Normalization normalization{0.2f, 0.3f};
-
-std::vector<float> random_image(std::size_t size, std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<float> image(size);
-  for (float& pixel : image) pixel = rng.uniform();
-  return image;
-}
-
-template <class NetType>
-double forward_score(NetType& net, std::span<const float> pixels, Score score, std::size_t k) {
-  tensor_of<typename NetType::in_shape> input;
-  for (std::size_t i = 0; i < pixels.size(); ++i) input[i] = (pixels[i] - normalization.mean) / normalization.stddev;
-  return score_value(score, net.forward(input).span(), k);
-}
+constexpr Normalization normalization = test::explain_normalization;
+using test::forward_score;
+using test::random_image;
 
 }  // namespace
 

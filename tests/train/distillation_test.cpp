@@ -20,6 +20,8 @@
 #include <ctnn/train/distillation.hpp>
 #include <ctnn/train/trainer.hpp>
 
+#include "support/bar_dataset.hpp"
+
 namespace {
 using namespace ctnn;
 
@@ -62,19 +64,7 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 using Student = Net<Input<1, 8, 8>, Conv<3, 3>, MaxPool<2>, Dense<8>, Dense<4>>;
 using Teacher = Net<Input<1, 8, 8>, Conv<6, 3>, BatchNorm<>, ReLU, MaxPool<2>, Dense<16>, Dense<4>>;
 
-// Four classes: a bright bar in one of four places, plus noise (as in trainer_test).
-Dataset bars(std::size_t count, std::uint64_t seed) {
-  Dataset data{"bars", 1, 8, 8, std::vector<float>(count * 64), std::vector<std::uint8_t>(count)};
-  Rng rng(seed);
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto label = static_cast<std::uint8_t>(rng.below(4));
-    data.labels[i] = label;
-    auto image = data.image(i);
-    for (std::size_t p = 0; p < 64; ++p) image[p] = 0.2f * rng.uniform();
-    for (std::size_t k = 0; k < 8; ++k) image[label < 2 ? (2 + 3 * label) * 8 + k : k * 8 + 2 + 3 * (label - 2)] = 1.0f;
-  }
-  return data;
-}
+using ctnn::test::bars;  // tests/support/bar_dataset.hpp
 
 template <class WorkspaceType>
 void load_images(WorkspaceType& ws, const Dataset& data, std::size_t count, Normalization normalization) {

@@ -17,6 +17,8 @@
 #include <ctnn/train/pruning.hpp>
 #include <ctnn/train/trainer.hpp>
 
+#include "support/bar_dataset.hpp"
+
 namespace {
 using namespace ctnn;
 
@@ -69,19 +71,7 @@ std::size_t rounded(double sparsity, std::size_t count) {
   return static_cast<std::size_t>(std::floor(sparsity * static_cast<double>(count) + 0.5));
 }
 
-// Four classes: a bright bar in one of four places, plus noise (as in trainer_test).
-Dataset bars(std::size_t count, std::uint64_t seed) {
-  Dataset data{"bars", 1, 8, 8, std::vector<float>(count * 64), std::vector<std::uint8_t>(count)};
-  Rng rng(seed);
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto label = static_cast<std::uint8_t>(rng.below(4));
-    data.labels[i] = label;
-    auto image = data.image(i);
-    for (std::size_t p = 0; p < 64; ++p) image[p] = 0.2f * rng.uniform();
-    for (std::size_t k = 0; k < 8; ++k) image[label < 2 ? (2 + 3 * label) * 8 + k : k * 8 + 2 + 3 * (label - 2)] = 1.0f;
-  }
-  return data;
-}
+using ctnn::test::bars;  // tests/support/bar_dataset.hpp
 
 }  // namespace
 

@@ -16,6 +16,7 @@
 #include <ctnn/ctnn.hpp>
 #include <ctnn/train/trainer.hpp>
 
+#include "support/bar_dataset.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace ctnn;
@@ -27,19 +28,7 @@ using SmallNet =
     Net<Input<1, 8, 8>, Conv<4, 3>, BatchNorm<>, ReLU, MaxPool<2>, Dense<16>, Dropout<std::ratio<1, 4>>, Dense<4>>;
 using OtherNet = Net<Input<1, 8, 8>, Dense<8>, Dense<4>>;
 
-// Four classes: a bright bar in one of four places, plus noise.
-Dataset bars(std::size_t count, std::uint64_t seed) {
-  Dataset data{"bars", 1, 8, 8, std::vector<float>(count * 64), std::vector<std::uint8_t>(count)};
-  Rng rng(seed);
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto label = static_cast<std::uint8_t>(rng.below(4));
-    data.labels[i] = label;
-    auto image = data.image(i);
-    for (std::size_t p = 0; p < 64; ++p) image[p] = 0.2f * rng.uniform();
-    for (std::size_t k = 0; k < 8; ++k) image[label < 2 ? (2 + 3 * label) * 8 + k : k * 8 + 2 + 3 * (label - 2)] = 1.0f;
-  }
-  return data;
-}
+using ctnn::test::bars;  // tests/support/bar_dataset.hpp
 
 using TempFolder = ctnn::test::TempDir;
 

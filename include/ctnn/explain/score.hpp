@@ -81,6 +81,21 @@ inline void check_image_size(const char* what, std::size_t found, std::size_t ex
                                 " values, the network reads " + std::to_string(expected));
 }
 
+// Loads images first, first + 1, ... of make(j, pixels) into ws, as many as fit, normalized as
+// load_batch normalizes (times 1 / stddev: the same inputs as evaluate's), labelled `target`.
+template <class NetType, std::size_t Batch, class Make>
+void load_explained_batch(Workspace<NetType, Batch>& ws, Normalization normalization, std::size_t target,
+                          std::size_t first, std::size_t count, Make& make, std::vector<float>& pixels) {
+  const float scale = 1.0f / normalization.stddev;
+  ws.count = std::min(Batch, count - first);
+  for (std::size_t b = 0; b < ws.count; ++b) {
+    make(first + b, std::span<float>(pixels));
+    auto& input = ws.input(b);
+    for (std::size_t i = 0; i < pixels.size(); ++i) input[i] = (pixels[i] - normalization.mean) * scale;
+    ws.labels[b] = target;
+  }
+}
+
 }  // namespace detail
 
 // The score of class `target` at `count` images, ws's batch at a time: make(j, pixels) writes
@@ -90,17 +105,9 @@ template <class NetType, std::size_t Batch, class Make, class Use>
 void batched_scores(NetType& net, Workspace<NetType, Batch>& ws, Normalization normalization, Score score,
                     std::size_t target, std::size_t count, Make&& make, Use&& use) {
   detail::check_explanation(target, NetType::classes, normalization);
-  constexpr std::size_t size = NetType::in_shape::size;
-  const float scale = 1.0f / normalization.stddev;  // as load_batch normalizes: the same inputs as evaluate's
-  std::vector<float> pixels(size);
+  std::vector<float> pixels(NetType::in_shape::size);
   for (std::size_t first = 0; first < count; first += Batch) {
-    ws.count = std::min(Batch, count - first);
-    for (std::size_t b = 0; b < ws.count; ++b) {
-      make(first + b, std::span<float>(pixels));
-      auto& input = ws.input(b);
-      for (std::size_t i = 0; i < size; ++i) input[i] = (pixels[i] - normalization.mean) * scale;
-      ws.labels[b] = target;
-    }
+    detail::load_explained_batch(ws, normalization, target, first, count, make, pixels);
     net.forward(ws, Mode::eval);
     for (std::size_t b = 0; b < ws.count; ++b) use(first + b, score_value(score, ws.output(b).span(), target));
   }
@@ -116,13 +123,7 @@ void batched_score_gradients(NetType& net, Workspace<NetType, Batch>& ws, Normal
   std::vector<float> pixels(size), gradient(size);
   std::vector<double> scores(Batch);
   for (std::size_t first = 0; first < count; first += Batch) {
-    ws.count = std::min(Batch, count - first);
-    for (std::size_t b = 0; b < ws.count; ++b) {
-      make(first + b, std::span<float>(pixels));
-      auto& input = ws.input(b);
-      for (std::size_t i = 0; i < size; ++i) input[i] = (pixels[i] - normalization.mean) * scale;
-      ws.labels[b] = target;
-    }
+    detail::load_explained_batch(ws, normalization, target, first, count, make, pixels);
     net.forward(ws, Mode::eval);
     net.input_gradient(ws, [&](std::size_t b, std::span<const float> logits, std::span<float> dlogits) {
       scores[b] = score_value(score, logits, target);

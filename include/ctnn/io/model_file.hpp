@@ -125,16 +125,20 @@ inline float parse_metadata_float(const SafetensorsFile& file, const std::string
   return value;
 }
 
-// The ModelInfo in a model file's metadata; the format and version must be ctnn's.
-inline ModelInfo read_model_info(const SafetensorsFile& file) {
-  const std::string& format = require_metadata(file, "format");
-  if (format != model_format)
-    throw ModelError(file.source() + ": not a ctnn model file: its metadata format is " + json_quoted(format) +
-                     ", expected \"" + std::string(model_format) + "\"");
-  const std::string& version = require_metadata(file, "format_version");
-  if (version != model_format_version)
-    throw ModelError(file.source() + ": ctnn model format_version " + json_quoted(version) +
-                     " is not supported; this program reads version " + std::string(model_format_version));
+// The ModelInfo fields of a model file's metadata (normalization, class names, "extra.<key>"),
+// written and read the same way by float and quantized model files.
+inline void write_model_info(std::map<std::string, std::string>& metadata, const ModelInfo& info,
+                             const std::filesystem::path& path) {
+  metadata["normalization_mean"] = float_text(info.normalization.mean);
+  metadata["normalization_stddev"] = float_text(info.normalization.stddev);
+  try {
+    metadata["class_names"] = nlohmann::json(info.class_names).dump();
+  } catch (const nlohmann::json::exception&) {
+    throw ModelError(path.string() + ": a class name is not valid UTF-8");
+  }
+  for (const auto& [key, value] : info.extra) metadata["extra." + key] = value;
+}
+inline ModelInfo parse_model_info(const SafetensorsFile& file) {
   ModelInfo info;
   info.normalization.mean = parse_metadata_float(file, "normalization_mean", info.normalization.mean);
   info.normalization.stddev = parse_metadata_float(file, "normalization_stddev", info.normalization.stddev);
@@ -148,6 +152,19 @@ inline ModelInfo read_model_info(const SafetensorsFile& file) {
   for (const auto& [key, value] : file.metadata())
     if (key.starts_with("extra.")) info.extra.emplace(key.substr(6), value);
   return info;
+}
+
+// The ModelInfo in a model file's metadata; the format and version must be ctnn's.
+inline ModelInfo read_model_info(const SafetensorsFile& file) {
+  const std::string& format = require_metadata(file, "format");
+  if (format != model_format)
+    throw ModelError(file.source() + ": not a ctnn model file: its metadata format is " + json_quoted(format) +
+                     ", expected \"" + std::string(model_format) + "\"");
+  const std::string& version = require_metadata(file, "format_version");
+  if (version != model_format_version)
+    throw ModelError(file.source() + ": ctnn model format_version " + json_quoted(version) +
+                     " is not supported; this program reads version " + std::string(model_format_version));
+  return parse_model_info(file);
 }
 
 }  // namespace detail
@@ -209,14 +226,7 @@ void save_model(const NetType& net, const std::filesystem::path& path, const Mod
   metadata["format_version"] = model_format_version;
   metadata["signature"] = NetType::signature();
   metadata["architecture_hash"] = detail::hash_text(NetType::architecture_hash());
-  metadata["normalization_mean"] = detail::float_text(info.normalization.mean);
-  metadata["normalization_stddev"] = detail::float_text(info.normalization.stddev);
-  try {
-    metadata["class_names"] = nlohmann::json(info.class_names).dump();
-  } catch (const nlohmann::json::exception&) {
-    throw ModelError(path.string() + ": a class name is not valid UTF-8");
-  }
-  for (const auto& [key, value] : info.extra) metadata["extra." + key] = value;
+  detail::write_model_info(metadata, info, path);
   std::vector<TensorToWrite> tensors;
   append_tensors(tensors, model_prefix, net.parameters());
   write_safetensors(path, tensors, metadata);

@@ -87,14 +87,7 @@ void save_quantized(const QuantizedNet<NetType>& net, const std::filesystem::pat
   std::string stages;
   for (std::size_t s = 0; s < Quantized::stage_count; ++s) stages += (s ? " | " : "") + Quantized::stage_label(s);
   metadata["stages"] = stages;
-  metadata["normalization_mean"] = detail::float_text(info.normalization.mean);
-  metadata["normalization_stddev"] = detail::float_text(info.normalization.stddev);
-  try {
-    metadata["class_names"] = nlohmann::json(info.class_names).dump();
-  } catch (const nlohmann::json::exception&) {
-    throw ModelError(path.string() + ": a class name is not valid UTF-8");
-  }
-  for (const auto& [key, value] : info.extra) metadata["extra." + key] = value;
+  detail::write_model_info(metadata, info, path);
 
   std::vector<TensorToWrite> tensors;
   const ActivationQuantization& input = net.input_quantization();
@@ -145,18 +138,7 @@ ModelInfo load_quantized(QuantizedNet<NetType>& net, const std::filesystem::path
         NetType::signature() + "`" +
         (saved_signature == NetType::signature() ? " (the architecture_hash differs: damaged metadata)" : ""));
 
-  ModelInfo info;
-  info.normalization.mean = detail::parse_metadata_float(file, "normalization_mean", info.normalization.mean);
-  info.normalization.stddev = detail::parse_metadata_float(file, "normalization_stddev", info.normalization.stddev);
-  if (const std::string* names = detail::find_metadata(file, "class_names")) {
-    const nlohmann::json parsed = nlohmann::json::parse(*names, nullptr, false);
-    const auto is_string = [](const nlohmann::json& value) { return value.is_string(); };
-    if (parsed.is_discarded() || !parsed.is_array() || !std::all_of(parsed.begin(), parsed.end(), is_string))
-      throw ModelError(source + ": metadata class_names is not a JSON array of strings");
-    for (const auto& name : parsed) info.class_names.push_back(name.get<std::string>());
-  }
-  for (const auto& [key, value] : file.metadata())
-    if (key.starts_with("extra.")) info.extra.emplace(key.substr(6), value);
+  const ModelInfo info = detail::parse_model_info(file);
 
   std::set<std::string> expected;
   const auto read = [&](const std::string& name, std::string_view dtype, const std::vector<std::uint64_t>& shape,
